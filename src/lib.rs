@@ -1,0 +1,14 @@
+//! macs-bridge: lets AI coding agents running in tmux work together.
+//!
+//! # Layout
+//! - [`tmux`]: the control-mode parser, commands, the client process and one-shot calls.
+//! - [`pane`]: the pane registry and a screen model per pane, fed by `%output`.
+//! - [`detect`]: agent profiles and the pane state classifier (idle, busy, asking).
+//! - [`inject`]: the single keystroke writer: wait for idle, paste or type, submit, verify.
+//! - [`cli`]: the command line and the pane tools.
+//!
+//! The binary (`src/main.rs`) only parses arguments and turns errors into exit codes.
+#![warn(clippy::unwrap_used)]
+
+pub mod tmux;
+pub mod detect;

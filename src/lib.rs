@@ -9,6 +9,10 @@
 //!
 //! The binary (`src/main.rs`) only parses arguments and turns errors into exit codes.
 #![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod tmux;
+pub mod cli;
 pub mod detect;
+pub mod inject;
+pub mod pane;
+pub mod tmux;

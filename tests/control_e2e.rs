@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{shell, TmuxServer};
+use common::{shell, wait_for, TmuxServer};
 use macs_bridge::pane::Panes;
 use macs_bridge::tmux::client::{Client, ClientError, ClientEvent, ClientOptions};
 use macs_bridge::tmux::control::Event;
@@ -260,5 +260,49 @@ async fn commands_get_their_own_replies_in_order() {
         .await
         .expect("reply");
     assert_eq!(ok, vec!["after".to_string()]);
+    client.shutdown();
+}
+
+#[tokio::test]
+async fn a_paused_pane_is_resynced_from_a_capture_and_resumed() {
+    let server = TmuxServer::start("macs", &shell());
+    let (client, mut events) = Client::connect(ClientOptions::new(server.tmux(), "macs"))
+        .await
+        .expect("attach");
+    let mut panes = Panes::new(client.clone());
+    pump_until(&mut panes, &mut events, "first listing", |p| {
+        p.iter().count() == 1
+    })
+    .await;
+    let id: PaneId = server.pane_id("macs").parse().expect("id");
+
+    // Pause the pane for this client, as tmux does when the client lags behind `pause-after`.
+    client
+        .run(&macs_bridge::tmux::command::Command::raw(format!(
+            "refresh-client -A '{id}:pause'"
+        )))
+        .await
+        .expect("pause");
+    // Output printed while paused never reaches this client as %output …
+    server.ok(&["send-keys", "-t", "macs", "echo during-$((3*3))", "Enter"]);
+    wait_for("tmux to show the output", LONG, || {
+        server.capture("macs").contains("during-9").then_some(())
+    });
+    // … but the resync on %pause brings it into the model, and output flows again after.
+    pump_until(
+        &mut panes,
+        &mut events,
+        "the paused output in the model",
+        |p| pane_text(p, id).contains("during-9"),
+    )
+    .await;
+    server.ok(&["send-keys", "-t", "macs", "echo after-$((5*5))", "Enter"]);
+    pump_until(
+        &mut panes,
+        &mut events,
+        "output after the pane resumed",
+        |p| pane_text(p, id).contains("after-25"),
+    )
+    .await;
     client.shutdown();
 }

@@ -46,6 +46,9 @@ pub mod exit {
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// The daemon's flags (when no subcommand is given).
+    #[command(flatten)]
+    pub daemon: crate::daemon::DaemonArgs,
     #[command(subcommand)]
     pub command: Option<Tool>,
 }
@@ -53,9 +56,14 @@ pub struct Cli {
 /// Flags every command takes.
 #[derive(Debug, Args, Clone)]
 pub struct Global {
-    /// The tmux session to work in.
-    #[arg(long, global = true, env = "MACS_SESSION", default_value = "macs")]
-    pub session: String,
+    /// The tmux session to work in [default: macs].
+    #[arg(
+        long = "session",
+        global = true,
+        env = "MACS_SESSION",
+        value_name = "NAME"
+    )]
+    pub session_flag: Option<String>,
     /// tmux socket name (as `tmux -L NAME`).
     #[arg(
         short = 'L',
@@ -74,6 +82,11 @@ pub struct Global {
 }
 
 impl Global {
+    /// The session: the flag, else `MACS_SESSION`, else `macs`.
+    pub fn session(&self) -> &str {
+        self.session_flag.as_deref().unwrap_or("macs")
+    }
+
     pub fn socket(&self) -> Socket {
         match (&self.socket_name, &self.socket) {
             (Some(name), _) => Socket::Name(name.clone()),
@@ -101,6 +114,8 @@ pub enum Tool {
     Notify(NotifyArgs),
     /// List every pane with its label, profile and state.
     Panes(PanesArgs),
+    /// A scripted stand-in for an agent CLI, for tests, the demo and trying profiles.
+    SimAgent(crate::sim::SimArgs),
 }
 
 #[derive(Debug, Args)]
@@ -245,7 +260,7 @@ pub struct LiveView {
 impl LiveView {
     /// Attaches to the session and builds the registry.
     pub async fn open(global: &Global) -> Result<LiveView, Failure> {
-        let mut opts = ClientOptions::new(global.tmux(), global.session.clone());
+        let mut opts = ClientOptions::new(global.tmux(), global.session());
         opts.reconnect = false;
         let (client, mut events) = Client::connect(opts).await?;
         let mut panes = Panes::new(client);
@@ -297,18 +312,7 @@ impl PaneWatch for LiveView {
     async fn look(&mut self, pane: PaneId) -> Result<Look, InjectError> {
         self.panes.drain(&mut self.events).await?;
         let p = self.panes.get(pane).ok_or(InjectError::PaneGone(pane))?;
-        let c = p.classify(&self.profiles, self.busy_lines);
-        let lines = p.lines();
-        let prompt_input = self
-            .profiles
-            .get(&c.profile)
-            .and_then(|profile| crate::detect::prompt_input(profile, &lines));
-        Ok(Look {
-            state: c.state,
-            reason: c.reason,
-            lines,
-            prompt_input,
-        })
+        Ok(p.look(&self.profiles, self.busy_lines))
     }
 
     async fn settle(&mut self, max: Duration) {
@@ -343,6 +347,10 @@ pub async fn run_tool(global: &Global, tool: Tool) -> Result<u8, Failure> {
         Tool::SetTarget(a) => set_target(global, a).await,
         Tool::Notify(a) => notify(global, a).await,
         Tool::Panes(a) => panes(global, a).await,
+        Tool::SimAgent(a) => tokio::task::spawn_blocking(move || crate::sim::run(a))
+            .await
+            .map_err(|e| failure(exit::ERROR, format!("sim-agent stopped: {e}")))?
+            .map_err(|e| failure(exit::ERROR, format!("sim-agent: {e:#}"))),
     }
 }
 
@@ -491,7 +499,7 @@ async fn set_target(global: &Global, a: SetTargetArgs) -> Result<u8, Failure> {
         .unwrap_or_default();
     println!(
         "default target of session {} is now {pane} ({info})",
-        global.session
+        global.session()
     );
     view.close();
     Ok(exit::OK)
@@ -506,7 +514,7 @@ async fn notify(global: &Global, a: NotifyArgs) -> Result<u8, Failure> {
         .run([
             "list-clients",
             "-t",
-            &format!("={}", global.session),
+            &format!("={}", global.session()),
             "-F",
             "#{client_name}",
         ])
@@ -517,7 +525,7 @@ async fn notify(global: &Global, a: NotifyArgs) -> Result<u8, Failure> {
             exit::ERROR,
             format!(
                 "no tmux client is attached to session {:?}: nobody would see the message",
-                global.session
+                global.session()
             ),
         ));
     }

@@ -63,6 +63,8 @@ pub struct Look {
     pub state: PaneState,
     /// Why the classifier said so.
     pub reason: String,
+    /// The profile that read the pane.
+    pub profile: String,
     /// The pane's visible rows, plain text.
     pub lines: Vec<String>,
     /// Text on the prompt line that is input (None: no prompt line found, or empty).
@@ -299,10 +301,25 @@ pub async fn deliver<W: PaneWatch>(
         return Ok(Outcome::Typed);
     }
 
-    tokio::time::sleep(opts.type_delay).await;
+    // Wait the type delay (agents take an Enter that follows text too closely as a newline),
+    // and until the text shows, for at most `confirm_timeout` more.
+    let typed_at = Instant::now();
     let marker = tail_marker(&text);
-    let typed = watch.look(pane).await?;
-    let before = seen(&typed, &marker);
+    let mut before;
+    loop {
+        before = seen(&watch.look(pane).await?, &marker);
+        let waited = typed_at.elapsed();
+        if waited >= opts.type_delay
+            && (before != Seen::Nowhere || waited >= opts.type_delay + opts.confirm_timeout)
+        {
+            break;
+        }
+        if before != Seen::Nowhere {
+            tokio::time::sleep(opts.type_delay - waited).await;
+        } else {
+            watch.settle(Duration::from_millis(50)).await;
+        }
+    }
 
     for key in &opts.submit_keys {
         client

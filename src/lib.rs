@@ -12,7 +12,11 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod detect;
 pub mod inject;
+pub mod mailbox;
 pub mod pane;
+pub mod sim;
 pub mod tmux;

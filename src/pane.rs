@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, trace, warn};
 
-use crate::detect::{classify, Classification, PaneView, Profiles};
+use crate::detect::{classify, prompt_input, Classification, PaneView, Profile, Profiles};
+use crate::inject::Look;
 use crate::tmux::client::{Client, ClientError, ClientEvent};
 use crate::tmux::command::{CaptureOpts, Command, ListScope, OptionScope, Target};
 use crate::tmux::control::Event;
@@ -137,6 +138,22 @@ impl Pane {
         s.rows(0, cols).collect()
     }
 
+    /// Up to `history` rows of scrollback (oldest first, at most one screen's height) followed
+    /// by the visible rows. Programs on the alternate screen have no scrollback: what scrolled
+    /// off is gone from tmux too.
+    pub fn lines_with_history(&mut self, history: usize) -> Vec<String> {
+        let (rows, cols) = self.screen.screen().size();
+        // vt100 0.15 cannot show a scrollback offset larger than the screen (it underflows),
+        // so one screen of history is what can be read.
+        self.screen.set_scrollback(history.min(usize::from(rows)));
+        let offset = self.screen.screen().scrollback();
+        let mut out = Vec::with_capacity(offset + usize::from(rows));
+        out.extend(self.screen.screen().rows(0, cols).take(offset));
+        self.screen.set_scrollback(0);
+        out.extend(self.screen.screen().rows(0, cols));
+        out
+    }
+
     /// The row the cursor is on, as plain text.
     pub fn cursor_row(&self) -> String {
         let s = self.screen.screen();
@@ -184,8 +201,17 @@ impl Pane {
     /// Classifies the pane with its pinned profile, or the one picked from what it shows.
     pub fn classify(&self, profiles: &Profiles, busy_lines: usize) -> Classification {
         let lines = self.lines();
+        self.classify_lines(profiles, busy_lines, &lines).1
+    }
+
+    fn classify_lines<'p>(
+        &self,
+        profiles: &'p Profiles,
+        busy_lines: usize,
+        lines: &[String],
+    ) -> (&'p Profile, Classification) {
         let view = PaneView {
-            lines: &lines,
+            lines,
             title: &self.info.title,
             current_command: &self.info.current_command,
             silent_for: self.silent_for(),
@@ -196,7 +222,21 @@ impl Pane {
             .as_deref()
             .and_then(|name| profiles.get(name))
             .unwrap_or_else(|| profiles.pick(&view));
-        classify(profile, &view, busy_lines)
+        (profile, classify(profile, &view, busy_lines))
+    }
+
+    /// Everything the keystroke writer needs to know about the pane now.
+    pub fn look(&self, profiles: &Profiles, busy_lines: usize) -> Look {
+        let lines = self.lines();
+        let (profile, c) = self.classify_lines(profiles, busy_lines, &lines);
+        let prompt_input = prompt_input(profile, &lines);
+        Look {
+            state: c.state,
+            reason: c.reason,
+            profile: c.profile,
+            lines,
+            prompt_input,
+        }
     }
 }
 
@@ -257,6 +297,10 @@ impl Panes {
 
     pub fn get(&self, id: PaneId) -> Option<&Pane> {
         self.panes.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: PaneId) -> Option<&mut Pane> {
+        self.panes.get_mut(&id)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Pane> {
@@ -642,5 +686,20 @@ mod tests {
         assert_eq!(pane.lines(), vec!["hello", "$ ", "", ""]);
         pane.feed(b"ls");
         assert_eq!(pane.cursor_row(), "$ ls");
+    }
+
+    #[test]
+    fn history_comes_before_the_visible_rows_in_order() {
+        let info = PaneInfo::parse("%1\u{1f}s\u{1f}@0\u{1f}0\u{1f}0\u{1f}20\u{1f}3\u{1f}1\u{1f}0\u{1f}0\u{1f}0\u{1f}0\u{1f}bash\u{1f}\u{1f}\u{1f}w\u{1f}t").expect("parses");
+        let mut pane = Pane::new(info);
+        for i in 0..10 {
+            pane.feed(format!("line{i}\r\n").as_bytes());
+        }
+        let all = pane.lines_with_history(100);
+        let text: Vec<&str> = all.iter().map(|s| s.trim_end()).collect();
+        assert_eq!(text, ["line5", "line6", "line7", "line8", "line9", ""]);
+        let some = pane.lines_with_history(1);
+        assert_eq!(some, vec!["line7", "line8", "line9", ""]);
+        assert_eq!(pane.lines(), vec!["line8", "line9", ""]);
     }
 }

@@ -6,8 +6,17 @@
 //! profile files: it never talks to tmux and never types into a pane. When in doubt it says
 //! `unknown`, never `idle`.
 
+pub mod blocks;
+pub mod heuristic;
 pub mod profile;
 pub mod state;
+pub mod tracker;
 
+pub use blocks::{
+    block_text, find_blocks, normalize, parse_response, Block, BlockKind, Limits, Response, Scan,
+    Unterminated,
+};
+pub use heuristic::{is_echo, last_reply, Heuristics};
 pub use profile::{Profile, ProfileError, Profiles, FALLBACK_PROFILE};
 pub use state::{classify, prompt_input, strip_escapes, Classification, PaneState, PaneView};
+pub use tracker::BlockTracker;

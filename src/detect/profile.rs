@@ -38,6 +38,13 @@
 //!   last_lines: 6                  # look at the last N non-blank rows (default 6); bottom-most wins
 //!   placeholders: ['Ask Codex to do anything']  # whole-input regexes that are not input
 //!
+//! reply:                           # optional: where the agent's last reply is (see `heuristic::last_reply`)
+//!   start: ['^• (.*)$']            # a row that starts a reply; group `text` (or group 1) is the
+//!                                  #   reply's first line; without a group the row is not part of
+//!                                  #   the reply (a shell's command line: the output follows it)
+//!   stop: ['^› ', 'for shortcuts'] # rows that are never part of a reply: the prompt box, footers,
+//!                                  #   spinners, turn-end lines, the echo of the user's input
+//!
 //! last_lines: 40                   # optional: default window for this profile's screen rules
 //! settle_ms: 500                   # optional: an idle verdict needs this much silence (when known)
 //! idle_when_silent_ms: 3000        # optional: when no rule says anything, this much silence => idle
@@ -53,6 +60,14 @@
 //! `last_lines` limits the rule to the last N non-blank rows of the screen (default: the profile's
 //! `last_lines`, and never more than the caller's `busy_lines`, `TARGET_PANE_BUSY_LINES`).
 //! `name` is what the classification's `reason` shows (default: the regex itself).
+//!
+//! Reply rules are plain regexes matched against one row at a time (escapes stripped,
+//! right-trimmed). The last reply is found from the bottom up: blank and `stop` rows below it are
+//! skipped; then rows are collected upwards until a `start` row (the reply is found) or a `stop`
+//! row (no reply: the turn printed something that is not a reply, such as an error, when the
+//! profile has `start` rules; the reply is what was collected when it has none). A reply whose
+//! start scrolled off the top of the screen is what is left of it. A `stop` rule is checked before
+//! a `start` rule.
 //!
 //! How screen rules see the screen: trailing blank rows are dropped, every row is right-trimmed
 //! (tmux drops trailing spaces anyway, so a shell prompt `$ ` is matched as `\$$`), and the rows in
@@ -113,6 +128,7 @@ const BUILTIN: &[(&str, &str)] = &[
         "profiles/python.yaml",
         include_str!("../../profiles/python.yaml"),
     ),
+    ("profiles/sim.yaml", include_str!("../../profiles/sim.yaml")),
     (
         "profiles/shell.yaml",
         include_str!("../../profiles/shell.yaml"),
@@ -178,6 +194,8 @@ struct RawProfile {
     #[serde(default)]
     prompt: Option<RawPrompt>,
     #[serde(default)]
+    reply: Option<RawReply>,
+    #[serde(default)]
     last_lines: Option<usize>,
     #[serde(default)]
     settle_ms: Option<u64>,
@@ -224,6 +242,15 @@ struct RawPrompt {
     last_lines: Option<usize>,
     #[serde(default)]
     placeholders: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReply {
+    #[serde(default)]
+    start: Vec<String>,
+    #[serde(default)]
+    stop: Vec<String>,
 }
 
 /// A rule as written: a bare regex, or a map with `regex`, `last_lines`, `name`.
@@ -301,6 +328,14 @@ pub(crate) struct PromptRule {
     pub(crate) placeholders: Vec<Regex>,
 }
 
+/// Where the agent's last reply is: see the module documentation and
+/// [`super::heuristic::last_reply`]. Regexes match one row each.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplyRules {
+    pub(crate) start: Vec<Regex>,
+    pub(crate) stop: Vec<Regex>,
+}
+
 /// Rows the prompt rule looks at when the profile does not say.
 const DEFAULT_PROMPT_LINES: usize = 6;
 
@@ -321,6 +356,7 @@ pub struct Profile {
     pub(crate) asking: Vec<Rule>,
     pub(crate) idle: Vec<Rule>,
     pub(crate) prompt: Option<PromptRule>,
+    pub(crate) reply: Option<ReplyRules>,
     pub(crate) last_lines: Option<usize>,
     pub(crate) settle: Option<Duration>,
     pub(crate) idle_when_silent: Option<Duration>,
@@ -411,6 +447,7 @@ impl Profile {
             asking: c.rules("asking", raw.asking, true)?,
             idle: c.rules("idle", raw.idle, true)?,
             prompt: raw.prompt.map(|p| c.prompt(p)).transpose()?,
+            reply: raw.reply.map(|r| c.reply(r)).transpose()?,
             last_lines: raw.last_lines,
             settle: raw.settle_ms.map(Duration::from_millis),
             idle_when_silent: raw.idle_when_silent_ms.map(Duration::from_millis),
@@ -451,6 +488,29 @@ impl Compiler<'_> {
             regex,
             last_lines: raw.last_lines.unwrap_or(DEFAULT_PROMPT_LINES),
             placeholders: self.commands("prompt.placeholders", &raw.placeholders)?,
+        })
+    }
+
+    fn reply(&self, raw: RawReply) -> Result<ReplyRules, ProfileError> {
+        if raw.start.is_empty() && raw.stop.is_empty() {
+            return Err(ProfileError::Invalid {
+                origin: self.origin.to_owned(),
+                profile: self.profile.to_owned(),
+                rule: "reply".into(),
+                message: "needs at least one `start` or `stop` rule".into(),
+            });
+        }
+        let rows = |key: &str, list: &[String]| -> Result<Vec<Regex>, ProfileError> {
+            list.iter()
+                .enumerate()
+                .map(|(i, src)| {
+                    Regex::new(src).map_err(|e| self.bad_regex(format!("{key}[{i}] `{src}`"), e))
+                })
+                .collect()
+        };
+        Ok(ReplyRules {
+            start: rows("reply.start", &raw.start)?,
+            stop: rows("reply.stop", &raw.stop)?,
         })
     }
 
@@ -696,7 +756,15 @@ mod tests {
         let names: Vec<&str> = p.names().collect();
         assert_eq!(
             names,
-            ["codex", "claude-code", "gemini", "aider", "python", "shell"]
+            [
+                "codex",
+                "claude-code",
+                "gemini",
+                "aider",
+                "python",
+                "sim",
+                "shell"
+            ]
         );
         assert_eq!(p.fallback().name, "shell");
         assert!(p
@@ -770,6 +838,10 @@ mod tests {
                 "title.busy[0]",
             ),
             ("name: x\nlast_lines: 0\n", "last_lines"),
+            ("name: x\nreply: {}\n", "reply"),
+            ("name: x\nreply: { start: ['('] }\n", "reply.start[0]"),
+            ("name: x\nreply: { stop: ['a', ')'] }\n", "reply.stop[1]"),
+            ("name: x\nreply: { begin: ['a'] }\n", "begin"),
             ("busy: ['a']\n", "name"),
             ("name: x\nbusy: 'a'\n", "busy"),
         ] {
@@ -801,8 +873,8 @@ mod tests {
         )
         .unwrap();
         let names: Vec<&str> = p.names().collect();
-        assert_eq!(names.len(), 6);
-        assert_eq!(names[5], "shell");
+        assert_eq!(names.len(), 7);
+        assert_eq!(names[6], "shell");
         let shell = p.get("shell").unwrap();
         assert_eq!(shell.origin(), "user.yaml");
         let old_prompt = vec!["user@host:~$ ".to_owned()];

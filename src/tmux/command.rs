@@ -668,6 +668,15 @@ impl Command {
 
     /// `has-session -t '=NAME'`: succeeds only for the session called exactly NAME
     /// (without `=`, tmux would also take a prefix or a pattern).
+    /// `list-clients -F FORMAT -t =SESSION:`: the clients attached to a session.
+    pub fn list_clients_of(session: &str, format: &str) -> Command {
+        Line::new("list-clients")
+            .flag("-F")
+            .arg(format)
+            .target(&Target::session(session))
+            .done()
+    }
+
     pub fn has_session(name: &str) -> Command {
         Line::new("has-session")
             .target(&Target::Name(format!("={name}")))

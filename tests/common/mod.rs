@@ -123,3 +123,149 @@ pub fn shell() -> String {
 pub fn write(path: &Path, data: &[u8]) {
     std::fs::write(path, data).expect("write file");
 }
+
+/// A running `macs-bridge` daemon whose stdout JSON events are collected; killed on drop.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub events: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Daemon {
+    /// Starts `macs-bridge --json ARGS…` against the server's session `macs`.
+    pub fn start(server: &TmuxServer, state_dir: &Path, args: &[&str]) -> Daemon {
+        use std::io::BufRead;
+        let mut cmd = server.bridge("macs");
+        cmd.arg("--json")
+            .arg("--state-dir")
+            .arg(state_dir)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("start the daemon");
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let out = child.stdout.take().expect("stdout");
+        let ev = events.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    ev.lock().expect("lock").push(v);
+                }
+            }
+        });
+        let err = child.stderr.take().expect("stderr");
+        let se = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = se.lock().expect("lock");
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let d = Daemon {
+            child,
+            events,
+            stderr,
+        };
+        d.wait_event("the daemon to start", |e| e["event"] == "started");
+        d
+    }
+
+    /// Waits for an event matching `pred` and returns it.
+    pub fn wait_event(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(e) = self.events.lock().expect("lock").iter().find(|e| pred(e)) {
+                return e.clone();
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out waiting for {what}; events: {:#?}\nstderr: {}",
+                    self.events.lock().expect("lock"),
+                    self.stderr.lock().expect("lock")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// How many events match `pred` so far.
+    pub fn count(&self, pred: impl Fn(&serde_json::Value) -> bool) -> usize {
+        self.events
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|e| pred(e))
+            .count()
+    }
+
+    /// Stops it with SIGTERM and waits (a clean shutdown).
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        unsafe_kill(self.child.id(), "TERM");
+        let status = self.child.wait().expect("wait");
+        std::mem::forget(self);
+        status
+    }
+
+    /// Kills it with SIGKILL (a crash).
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// Writes a sim-agent script into the server's temp dir and returns the command that runs it.
+pub fn sim_command(server: &TmuxServer, name: &str, script: &str, extra: &str) -> String {
+    let path = server.path(&format!("{name}.script"));
+    std::fs::write(&path, script).expect("write script");
+    format!(
+        "{} sim-agent --script {} --name {name} --log {} {extra}",
+        env!("CARGO_BIN_EXE_macs-bridge"),
+        path.display(),
+        server.path(&format!("{name}.log")).display()
+    )
+}
+
+/// The inputs a sim-agent logged.
+pub fn sim_inputs(server: &TmuxServer, name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(server.path(&format!("{name}.log"))).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["input"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Files in a directory, sorted.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != ".gitkeep")
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}

@@ -116,6 +116,13 @@ pub enum Tool {
     Panes(PanesArgs),
     /// A scripted stand-in for an agent CLI, for tests, the demo and trying profiles.
     SimAgent(crate::sim::SimArgs),
+    /// The main job on a built-in setup: a scripted worker and controller on a private tmux
+    /// server, in auto mode. Exits 0 when every round was delivered.
+    Demo(crate::demo::DemoArgs),
+    /// Start a session of agents: the panes, their prompts and the daemon.
+    Up(crate::up::UpArgs),
+    /// Stop the session's daemon (and with --kill, the session).
+    Down(crate::up::DownArgs),
 }
 
 #[derive(Debug, Args)]
@@ -347,10 +354,13 @@ pub async fn run_tool(global: &Global, tool: Tool) -> Result<u8, Failure> {
         Tool::SetTarget(a) => set_target(global, a).await,
         Tool::Notify(a) => notify(global, a).await,
         Tool::Panes(a) => panes(global, a).await,
+        Tool::Demo(a) => crate::demo::run(a).await,
         Tool::SimAgent(a) => tokio::task::spawn_blocking(move || crate::sim::run(a))
             .await
             .map_err(|e| failure(exit::ERROR, format!("sim-agent stopped: {e}")))?
             .map_err(|e| failure(exit::ERROR, format!("sim-agent: {e:#}"))),
+        Tool::Up(a) => crate::up::up(global, a).await,
+        Tool::Down(a) => crate::up::down(global, a).await,
     }
 }
 
@@ -529,8 +539,12 @@ async fn notify(global: &Global, a: NotifyArgs) -> Result<u8, Failure> {
             ),
         ));
     }
-    // display-message expands formats (`#{…}`, `#[…]`); `##` is a literal `#`.
-    let shown = text.replace('#', "##");
+    // display-message expands formats (`#{…}`, `#(…)`) and then styles (`#[…]`): neutralise both.
+    let mut shown = crate::tmux::command::literal_status_text(&text);
+    // tmux takes an argument that ends in `;` as the end of a command.
+    if shown.ends_with(';') {
+        shown.push(' ');
+    }
     for c in &clients {
         tmux.run([
             "display-message",

@@ -53,6 +53,7 @@ pub const CONTROLLER_BACKENDS: &[&str] = &["pane", "codex-interactive", "exec", 
 /// Allowed ranges, inclusive.
 const TYPE_DELAY_MS: (u64, u64) = (0, 10_000);
 const CONFIRM_TIMEOUT_MS: (u64, u64) = (100, 60_000);
+const CONTROLLER_TIMEOUT_SECS: (u64, u64) = (1, 86_400);
 const LINES: (u64, u64) = (1, 100_000);
 const BUSY_LINES: (u64, u64) = (1, 10_000);
 const BLOCK_BYTES: (u64, u64) = (256, 16 * 1024 * 1024);
@@ -138,8 +139,23 @@ profiles:
   #   worker: codex
 
 # Who answers in auto mode, tried in order: pane, codex-interactive, exec, rules, manual.
-# Empty: the daemon's default for the mode.
+# Empty: the daemon's default (rules, when there are rules; then pane; then manual).
+# Flag: --controller-backend (repeat it, or separate with commas).
 controller_backends: []
+
+# The `exec` backend's command, as shell words; it gets the prompt on standard input and
+# answers on standard output. Flag: --controller-cmd.
+controller_cmd: ""
+#   e.g. codex exec --skip-git-repo-check -     (MACS_CODEX_ARGS words are added for codex)
+
+# How long the pane and exec backends may take to answer one request before the next
+# backend (in the end, the person) gets it, in seconds (1-86400). Flag: --controller-timeout.
+controller_timeout_secs: 300
+
+# The `rules` backend: the first rule whose regex matches the request text answers it.
+rules: []
+#   - match: '(?i)should I (continue|proceed)\?'
+#     reply: Yes, continue.
 "#;
 
 // ---------------------------------------------------------------------------------------------
@@ -261,6 +277,12 @@ pub struct Config {
     pub profiles: ProfileSettings,
     /// Controller backends in order, from [`CONTROLLER_BACKENDS`]; empty: the mode's default.
     pub controller_backends: Vec<String>,
+    /// The `exec` backend's command (shell words); empty: none.
+    pub controller_cmd: String,
+    /// How long the pane and exec backends may take to answer one request.
+    pub controller_timeout_secs: u64,
+    /// The `rules` backend: the first rule whose regex matches answers.
+    pub rules: Vec<Rule>,
     /// The config file these settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -300,7 +322,24 @@ pub struct Overrides {
     pub profile_panes: Option<BTreeMap<String, String>>,
     /// `--controller-backend`
     pub controller_backends: Option<Vec<String>>,
+    pub controller_cmd: Option<String>,
+    pub controller_timeout_secs: Option<u64>,
 }
+
+/// A rule of the `rules` backend.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub regex: regex::Regex,
+    pub reply: String,
+}
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Rule) -> bool {
+        self.regex.as_str() == other.regex.as_str() && self.reply == other.reply
+    }
+}
+
+impl Eq for Rule {}
 
 /// Where a setting came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -392,6 +431,9 @@ impl Config {
             },
             profiles: ProfileSettings::default(),
             controller_backends: Vec::new(),
+            controller_cmd: String::new(),
+            controller_timeout_secs: 300,
+            rules: Vec::new(),
             source: None,
         }
     }
@@ -503,6 +545,33 @@ impl Config {
         }
         if let Some(v) = raw.controller_backends {
             self.controller_backends = check_backends(&o, "controller_backends", &v)?;
+        }
+        if let Some(v) = raw.controller_cmd {
+            self.controller_cmd = check_cmd(&o, "controller_cmd", &v)?;
+        }
+        if let Some(v) = raw.controller_timeout_secs {
+            self.controller_timeout_secs =
+                in_range(&o, "controller_timeout_secs", v, CONTROLLER_TIMEOUT_SECS)?;
+        }
+        if let Some(rules) = raw.rules {
+            let mut out = Vec::new();
+            for (i, r) in rules.into_iter().enumerate() {
+                let regex = regex::Regex::new(&r.r#match).map_err(|e| {
+                    invalid(
+                        &o,
+                        &format!("rules[{i}].match"),
+                        format!("invalid regex: {e}"),
+                    )
+                })?;
+                if r.reply.trim().is_empty() {
+                    return Err(invalid(&o, &format!("rules[{i}].reply"), "empty reply"));
+                }
+                out.push(Rule {
+                    regex,
+                    reply: r.reply,
+                });
+            }
+            self.rules = out;
         }
         Ok(())
     }
@@ -636,6 +705,17 @@ impl Config {
             self.controller_backends =
                 check_backends(&flag("--controller-backend"), "controller_backends", v)?;
         }
+        if let Some(v) = &f.controller_cmd {
+            self.controller_cmd = check_cmd(&flag("--controller-cmd"), "controller_cmd", v)?;
+        }
+        if let Some(v) = f.controller_timeout_secs {
+            self.controller_timeout_secs = in_range(
+                &flag("--controller-timeout"),
+                "controller_timeout_secs",
+                v,
+                CONTROLLER_TIMEOUT_SECS,
+            )?;
+        }
         Ok(())
     }
 }
@@ -664,6 +744,17 @@ pub struct RawConfig {
     limits: Option<RawLimits>,
     profiles: Option<RawProfiles>,
     controller_backends: Option<Vec<String>>,
+    controller_cmd: Option<String>,
+    controller_timeout_secs: Option<u64>,
+    rules: Option<Vec<RawRule>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    r#match: String,
+    reply: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -935,6 +1026,13 @@ fn check_panes(
         out.insert(pane, profile);
     }
     Ok(out)
+}
+
+/// The exec command must split into shell words.
+fn check_cmd(o: &Origin, field: &str, v: &str) -> Result<String, ConfigError> {
+    shell_words::split(v)
+        .map(|_| v.trim().to_owned())
+        .map_err(|e| invalid(o, field, format!("not valid shell words: {e}")))
 }
 
 fn check_backends(o: &Origin, field: &str, v: &[String]) -> Result<Vec<String>, ConfigError> {
@@ -1277,6 +1375,31 @@ mod tests {
     }
 
     #[test]
+    fn rules_and_the_exec_command_are_checked() {
+        let dir = dir_with_config(
+            "rules:\n  - match: '(?i)should i continue'\n    reply: Yes.\ncontroller_cmd: \"my-bot --flag 'a b'\"\ncontroller_timeout_secs: 5\n",
+        );
+        let cfg = Config::load(&Overrides::default(), &no_env, dir.path()).unwrap();
+        assert_eq!(cfg.rules.len(), 1);
+        assert!(cfg.rules[0].regex.is_match("Should I continue?"));
+        assert_eq!(cfg.rules[0].reply, "Yes.");
+        assert_eq!(cfg.controller_cmd, "my-bot --flag 'a b'");
+        assert_eq!(cfg.controller_timeout_secs, 5);
+        for (text, names) in [
+            ("rules:\n  - match: '('\n    reply: x\n", "rules[0].match"),
+            ("rules:\n  - match: 'x'\n    reply: ' '\n", "rules[0].reply"),
+            ("rules:\n  - match: 'x'\n    answer: y\n", "answer"),
+            ("controller_cmd: \"a 'b\"\n", "controller_cmd"),
+            ("controller_timeout_secs: 0\n", "controller_timeout_secs"),
+        ] {
+            let dir = dir_with_config(text);
+            let err = Config::load(&Overrides::default(), &no_env, dir.path()).unwrap_err();
+            assert!(err.to_string().contains(names), "{text}: {err}");
+            assert!(err.to_string().contains("macs.yaml"), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn example_parses_to_the_defaults() {
         let dir = dir_with_config(EXAMPLE);
         let cfg = Config::load(&Overrides::default(), &no_env, dir.path()).unwrap();
@@ -1319,6 +1442,9 @@ mod tests {
                 panes: Some(BTreeMap::new()),
             }),
             controller_backends: Some(vec![]),
+            controller_cmd: Some(String::new()),
+            controller_timeout_secs: Some(0),
+            rules: Some(vec![]),
         };
         let full = serde_yaml::to_value(&full).unwrap();
         let example: serde_yaml::Value = serde_yaml::from_str(EXAMPLE).unwrap();

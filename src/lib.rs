@@ -14,9 +14,12 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod detect;
 pub mod inject;
 pub mod mailbox;
 pub mod pane;
+pub mod prompts;
 pub mod sim;
 pub mod tmux;
+pub mod up;

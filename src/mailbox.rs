@@ -602,6 +602,36 @@ impl Mailbox {
 
     /// Writes `outbox/<id>.error` with any reason (a delivery that was not confirmed, a
     /// response with nothing to send). Same format as [`Mailbox::write_error`].
+    /// `inbox/<id>.note.txt`: why a request came to the person in auto mode (the controller
+    /// backends that could not answer, and their reasons). Not a request file: scans skip it.
+    pub fn write_inbox_note(&self, id: &str, text: &str) -> Result<PathBuf, MailboxError> {
+        check_id(id)?;
+        let path = self.inbox.join(format!("{id}.note.txt"));
+        write_atomic(&path, text.as_bytes(), Replace::Always).map_err(io_err("write", &path))?;
+        Ok(path)
+    }
+
+    /// Whether a request already fell back to the person (it has an inbox note).
+    pub fn has_inbox_note(&self, id: &str) -> bool {
+        is_valid_id(id) && self.inbox.join(format!("{id}.note.txt")).exists()
+    }
+
+    /// Removes the inbox note once the request is answered.
+    pub fn remove_inbox_note(&self, id: &str) {
+        if is_valid_id(id) {
+            let _ = std::fs::remove_file(self.inbox.join(format!("{id}.note.txt")));
+        }
+    }
+
+    /// Writes `outbox/<id>.md` (atomically), as a controller backend does with its answer; the
+    /// answer then goes the way a person's does. An answer already there is not replaced.
+    pub fn write_response(&self, id: &str, text: &str) -> Result<PathBuf, MailboxError> {
+        check_id(id)?;
+        let path = self.response_path(id);
+        write_atomic(&path, text.as_bytes(), Replace::Never).map_err(io_err("write", &path))?;
+        Ok(path)
+    }
+
     pub fn write_error_text(&self, id: &str, reason: &str) -> Result<(), MailboxError> {
         check_id(id)?;
         let text = format!(

@@ -235,3 +235,59 @@ fn an_old_tmux_is_refused() {
         text(&out)
     );
 }
+
+#[test]
+fn notify_shows_the_text_literally_on_the_persons_status_line_and_types_nothing() {
+    let server = worker_session();
+    // A person's terminal: a real tmux client attached to `macs`, running inside a pane of a
+    // second private server so that the test can read its screen.
+    let person = TmuxServer::start("screen", "sleep 600");
+    let attach = format!(
+        "env -u TMUX tmux -u -L {} attach-session -t =macs",
+        server.name
+    );
+    let screen = person
+        .ok(&[
+            "new-window",
+            "-d",
+            "-P",
+            "-F",
+            "#{pane_id}",
+            "-t",
+            "=screen:",
+            &attach,
+        ])
+        .trim()
+        .to_string();
+    server.ok(&["set-option", "-g", "display-time", "0"]);
+    wait_for("the person's client", LONG, || {
+        let out = server.ok(&["list-clients", "-F", "#{client_name}"]);
+        (!out.trim().is_empty()).then_some(())
+    });
+    let message = "build #1 done: #{pane_id} #(echo hi) #[fg=red] $HOME;";
+    let out = server
+        .bridge("macs")
+        .args(["notify", message])
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    wait_for("the message on the status line", LONG, || {
+        let shown = person.capture(&screen);
+        let last = shown.lines().last().unwrap_or("").trim_end().to_string();
+        (last == message).then_some(())
+    });
+    // Nothing was typed into the agent's pane.
+    assert!(!server.capture("macs").contains("build #1"));
+}
+
+#[test]
+fn notify_with_nobody_attached_says_so() {
+    let server = worker_session();
+    let out = server
+        .bridge("macs")
+        .args(["notify", "hello"])
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("nobody would see"), "{}", text(&out));
+}

@@ -20,8 +20,6 @@ use crate::tmux::PaneId;
 pub enum Origin {
     /// A response file in `outbox/` answering request `id`.
     Outbox { id: String },
-    /// An answer from a controller backend for request `id`.
-    Controller { id: String },
     /// A request (wrapped in the controller prompt) sent to a controller pane.
     ControllerPrompt { id: String },
     /// A chat message.

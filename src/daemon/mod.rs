@@ -9,6 +9,7 @@
 //! heuristics are on), written to `inbox/` (manual mode) or printed (dry run). Responses come
 //! back as `outbox/<id>.md`, are delivered when the worker is idle, and then archived.
 
+pub mod controller;
 pub mod delivery;
 
 use std::collections::{HashMap, HashSet};
@@ -34,6 +35,7 @@ use crate::pane::{PaneChange, Panes};
 use crate::tmux::client::{Client, ClientEvent, ClientOptions};
 use crate::tmux::command::{Command, KeyName, OptionScope, Target};
 use crate::tmux::PaneId;
+use controller::{Backend, ExecDone};
 use delivery::{Delivery, Finished, Origin, PaneQueue, WatchView};
 
 /// The pane option the bridge uses to show a person what waits (see `up`'s border format).
@@ -71,6 +73,19 @@ pub struct DaemonArgs {
     /// The config file (default: macs.yaml in the state dir, when present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Auto mode: who answers, in order (pane, codex-interactive, exec, rules, manual);
+    /// repeat or separate with commas. The person (manual) always comes last.
+    #[arg(long, value_name = "BACKEND", value_delimiter = ',')]
+    pub controller_backend: Vec<String>,
+    /// The controller agent's pane for the pane backend (default: label `controller`).
+    #[arg(long, value_name = "PANE")]
+    pub controller_target: Option<String>,
+    /// The exec backend's command (shell words), run once per request with the prompt on stdin.
+    #[arg(long, value_name = "CMD")]
+    pub controller_cmd: Option<String>,
+    /// Seconds a backend may take to answer one request before the next one gets it.
+    #[arg(long, value_name = "SECS")]
+    pub controller_timeout: Option<u64>,
 }
 
 /// Messages to the core from its helpers.
@@ -132,6 +147,35 @@ impl Printer {
     }
 }
 
+/// Auto mode: the backend chain and the conversation with the controller pane.
+struct Auto {
+    chain: Vec<Backend>,
+    timeout: Duration,
+    controller: Option<PaneId>,
+    /// Requests waiting for the controller pane, oldest first.
+    waiting: std::collections::VecDeque<String>,
+    /// The one request the controller pane is working on.
+    asking: Option<Asking>,
+    /// Requests on their way down the chain.
+    routes: HashMap<String, Route>,
+}
+
+struct Asking {
+    id: String,
+    since: Instant,
+    /// When the wrapper started to be typed; responses before that are not answers.
+    typed: bool,
+}
+
+struct Route {
+    text: String,
+    agent: String,
+    /// The next backend to try.
+    next: usize,
+    /// Why earlier backends did not answer.
+    notes: Vec<String>,
+}
+
 /// An outbox file waiting to settle.
 struct OutboxWait {
     changed_at: Instant,
@@ -159,6 +203,8 @@ struct Core {
     watcher: Option<crate::mailbox::OutboxWatcher>,
     /// The worker was named by `--target` (which beats a pinned target).
     target_from_flag: bool,
+    auto: Option<Auto>,
+    exec_tx: mpsc::UnboundedSender<ExecDone>,
 }
 
 /// Runs the daemon until Ctrl-C or SIGTERM.
@@ -192,10 +238,25 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
         Some(Mailbox::open(&cfg.state_dir)?.with_response_limit(cfg.limits.response_bytes))
     };
 
-    let tmux = global.tmux();
+    // The socket: -L/--socket/TMUX_SOCKET, else the config file's `socket`.
+    let tmux = match (&global.socket_name, &global.socket, &cfg.socket) {
+        (None, None, Some(s)) => {
+            crate::tmux::oneshot::Tmux::new(crate::tmux::oneshot::Socket::from_env_value(s))
+        }
+        _ => global.tmux(),
+    };
     let (client, mut events) =
         Client::connect(ClientOptions::new(tmux, cfg.session.clone())).await?;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let (exec_tx, mut exec_rx) = mpsc::unbounded_channel();
+    let auto = (cfg.mode == Mode::Auto && !cfg.dry_run).then(|| Auto {
+        chain: controller::chain(&cfg),
+        timeout: Duration::from_secs(cfg.controller_timeout_secs),
+        controller: None,
+        waiting: Default::default(),
+        asking: None,
+        routes: HashMap::new(),
+    });
     let (core_tx, mut core_rx) = mpsc::channel::<OutboxEvent>(1024);
     let mut core = Core {
         limits: Limits {
@@ -220,6 +281,8 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
         inject,
         watcher: None,
         target_from_flag: args.target.is_some(),
+        auto,
+        exec_tx,
     };
 
     // The first event is the attach; build the view before anything else.
@@ -255,6 +318,7 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
             }
             Some(msg) = core_rx.recv() => core.core_msg(CoreMsg::Outbox(msg)),
             Some(done) = done_rx.recv() => core.finished(done).await,
+            Some(done) = exec_rx.recv() => core.exec_done(done).await,
             _ = tick.tick() => core.tick().await,
         }
     }
@@ -296,6 +360,11 @@ fn overrides_from(global: &Global, args: &DaemonArgs) -> Result<Overrides, Failu
         state_dir: args.state_dir.clone(),
         config: args.config.clone(),
         worker: args.target.clone(),
+        controller: args.controller_target.clone(),
+        controller_backends: (!args.controller_backend.is_empty())
+            .then(|| args.controller_backend.clone()),
+        controller_cmd: args.controller_cmd.clone(),
+        controller_timeout_secs: args.controller_timeout,
         ..Overrides::default()
     })
 }
@@ -444,9 +513,36 @@ impl Core {
             }
         }
         let past = now.checked_sub(OUTBOX_SETTLE).unwrap_or(now);
-        for id in mb.outbox_ids() {
+        let answered = mb.outbox_ids();
+        // Auto mode: requests that were on their way to a controller when the daemon stopped
+        // go down the chain again (those that fell back to the person stay with the person).
+        let mut again = Vec::new();
+        if self.auto.is_some() {
+            if let Ok(reqs) = mb.pending_requests() {
+                for r in reqs {
+                    if !answered.contains(&r.id) && !mb.has_inbox_note(&r.id) {
+                        again.push(r);
+                    }
+                }
+            }
+        }
+        for id in answered {
             self.outbox_waits
                 .insert(id, OutboxWait { changed_at: past });
+        }
+        for r in again {
+            if let Some(auto) = &mut self.auto {
+                auto.routes.insert(
+                    r.id.clone(),
+                    Route {
+                        text: r.text,
+                        agent: r.agent,
+                        next: 0,
+                        notes: Vec::new(),
+                    },
+                );
+            }
+            self.route(&r.id);
         }
     }
 
@@ -460,6 +556,28 @@ impl Core {
             }
             self.worker = found;
         }
+        if self
+            .auto
+            .as_ref()
+            .is_some_and(|a| a.chain.contains(&Backend::Pane))
+        {
+            let found = self.panes.find(&self.cfg.controller).await.ok();
+            let found = found.filter(|c| Some(*c) != self.worker);
+            if let Some(auto) = &mut self.auto {
+                if found != auto.controller {
+                    if let Some(id) = found {
+                        info!(pane = %id, target = %self.cfg.controller, "controller pane");
+                        self.tracks.entry(id).or_insert_with(Track::new);
+                        self.dirty.insert(id);
+                    }
+                    auto.controller = found;
+                }
+            }
+        }
+    }
+
+    fn controller(&self) -> Option<PaneId> {
+        self.auto.as_ref().and_then(|a| a.controller)
     }
 
     async fn client_event(&mut self, ev: ClientEvent) {
@@ -480,6 +598,11 @@ impl Core {
                     if self.worker == Some(id) {
                         self.worker = None;
                     }
+                    if let Some(auto) = &mut self.auto {
+                        if auto.controller == Some(id) {
+                            auto.controller = None;
+                        }
+                    }
                 }
                 PaneChange::Resynced => {
                     self.worker = None;
@@ -499,7 +622,11 @@ impl Core {
 
     /// Looks at every pane that changed: state, turns, blocks, heuristics, deliveries.
     async fn after_batch(&mut self) {
-        if self.worker.is_none() && !self.dirty.is_empty() {
+        let controller_missing = self
+            .auto
+            .as_ref()
+            .is_some_and(|a| a.controller.is_none() && a.chain.contains(&Backend::Pane));
+        if (self.worker.is_none() || controller_missing) && !self.dirty.is_empty() {
             self.resolve_worker().await;
         }
         let dirty: Vec<PaneId> = self.dirty.drain().collect();
@@ -509,7 +636,8 @@ impl Core {
     }
 
     async fn look_at(&mut self, id: PaneId) {
-        let watched = self.worker == Some(id);
+        let is_controller = self.controller() == Some(id);
+        let watched = self.worker == Some(id) || is_controller;
         let wants_look = self
             .looks
             .get(&id)
@@ -561,15 +689,19 @@ impl Core {
                 track.capped_reported = false;
             }
             let mut requests = Vec::new();
+            let mut responses = Vec::new();
             for b in fresh {
-                if b.kind == BlockKind::Request {
-                    track.block_this_turn = true;
-                    requests.push((RequestKind::Block, b.body));
-                } else {
-                    debug!(pane = %id, kind = ?b.kind, "block ignored in the worker pane");
+                match (&b.kind, is_controller) {
+                    (BlockKind::Request, false) => {
+                        track.block_this_turn = true;
+                        requests.push((RequestKind::Block, b.body));
+                    }
+                    (BlockKind::Response, true) => responses.push(b.body),
+                    _ => debug!(pane = %id, kind = ?b.kind, "block ignored"),
                 }
             }
-            let turn_ended = was == PaneState::Busy && look.state == PaneState::Idle;
+            let turn_ended =
+                !is_controller && was == PaneState::Busy && look.state == PaneState::Idle;
             if turn_ended && self.cfg.heuristic && !track.block_this_turn && !track.asked_this_turn
             {
                 if let Some(profile) = self.profiles.get(&profile_name) {
@@ -586,6 +718,9 @@ impl Core {
             }
             for (kind, text) in requests {
                 self.request(id, &agent, kind, text);
+            }
+            for body in responses {
+                self.controller_response(body);
             }
         }
         if let Some(line) = capped_event {
@@ -642,7 +777,214 @@ impl Core {
                 json!({ "id": id, "pane": pane.to_string(), "agent": agent, "kind": kind_word,
                         "text": text, "file": path }),
             ),
-            Err(e) => warn!(error = %e, %id, "could not write the request to the inbox"),
+            Err(e) => {
+                warn!(error = %e, %id, "could not write the request to the inbox");
+                return;
+            }
+        }
+        if let Some(auto) = &mut self.auto {
+            auto.routes.insert(
+                id.clone(),
+                Route {
+                    text,
+                    agent: agent.to_string(),
+                    next: 0,
+                    notes: Vec::new(),
+                },
+            );
+            self.route(&id);
+        }
+    }
+
+    /// Sends a request down the chain, from the next backend it has not tried.
+    fn route(&mut self, id: &str) {
+        let Some(auto) = &mut self.auto else { return };
+        let Some(route) = auto.routes.get_mut(id) else {
+            return;
+        };
+        while let Some(&backend) = auto.chain.get(route.next) {
+            route.next += 1;
+            match backend {
+                Backend::Rules => match controller::rules_answer(&self.cfg.rules, &route.text) {
+                    Some(rule) => {
+                        let (reply, why) = (rule.reply.clone(), rule.regex.as_str().to_string());
+                        self.answer(id, &reply, &format!("rules (matched {why:?})"));
+                        return;
+                    }
+                    None => route.notes.push("rules: no rule matched".into()),
+                },
+                Backend::Pane => {
+                    if auto.controller.is_some() {
+                        auto.waiting.push_back(id.to_string());
+                        self.printer.event(
+                            "asking",
+                            format!("{id}: waiting for the controller pane"),
+                            json!({ "id": id, "backend": "pane" }),
+                        );
+                        self.pump_controller();
+                        return;
+                    }
+                    route.notes.push(format!(
+                        "pane: no controller pane (no pane matches {:?})",
+                        self.cfg.controller
+                    ));
+                }
+                Backend::Exec => {
+                    let codex_args = std::env::var("MACS_CODEX_ARGS").ok();
+                    match controller::exec_argv(&self.cfg.controller_cmd, codex_args.as_deref()) {
+                        Ok(argv) => {
+                            // The wrapper teaches the format; a fresh process needs no more.
+                            let prompt =
+                                wrap_request(&self.cfg.state_dir, id, &route.agent, &route.text);
+                            self.printer.event(
+                                "asking",
+                                format!("{id}: running {}", argv.join(" ")),
+                                json!({ "id": id, "backend": "exec" }),
+                            );
+                            controller::spawn_exec(
+                                id.to_string(),
+                                argv,
+                                prompt,
+                                auto.timeout,
+                                std::env::var("MACS_CODEX_HOME").ok(),
+                                self.exec_tx.clone(),
+                            );
+                            return;
+                        }
+                        Err(e) => route.notes.push(format!("exec: {e}")),
+                    }
+                }
+                Backend::Manual => break,
+            }
+        }
+        // The person answers.
+        let notes = auto.routes.remove(id).map(|r| r.notes).unwrap_or_default();
+        self.fallback(id, &notes);
+    }
+
+    /// No backend answered: the request waits in the inbox for a person, with a note.
+    fn fallback(&mut self, id: &str, notes: &[String]) {
+        let why = if notes.is_empty() {
+            "no controller backend is configured".to_string()
+        } else {
+            notes.join("; ")
+        };
+        if let Some(mb) = &self.mailbox {
+            let text = format!(
+                "Request {id} is waiting for a person: the controller could not answer it.\n\n{}\n\nAnswer it in outbox/{id}.md.\n",
+                notes.iter().map(|n| format!("- {n}")).collect::<Vec<_>>().join("\n")
+            );
+            if let Err(e) = mb.write_inbox_note(id, &text) {
+                warn!(error = %e, %id, "could not write the inbox note");
+            }
+            let _ = mb.archive_note(id, "fallback", &text);
+        }
+        self.printer.event(
+            "fallback",
+            format!("{id} goes to the person (inbox/{id}.md): {why}"),
+            json!({ "id": id, "reasons": notes }),
+        );
+    }
+
+    /// A backend answered: the answer becomes `outbox/<id>.md` and goes the usual way.
+    fn answer(&mut self, id: &str, text: &str, backend: &str) {
+        if let Some(auto) = &mut self.auto {
+            auto.routes.remove(id);
+        }
+        let Some(mb) = &self.mailbox else { return };
+        if let Err(e) = mb.write_response(id, text) {
+            // A person may have answered first: theirs stands.
+            warn!(error = %e, %id, "the controller's answer was not written");
+            return;
+        }
+        let note = format!(
+            "answered by: {backend}\nat: {}\n\n{text}\n",
+            Utc::now().to_rfc3339()
+        );
+        let _ = mb.archive_note(id, "controller", &note);
+        self.printer.event(
+            "answer",
+            format!("{id} answered by {backend}: {}", first_line(text)),
+            json!({ "id": id, "backend": backend, "text": text }),
+        );
+        // No need to wait for the watcher: read it now.
+        self.outbox_waits.insert(
+            id.to_string(),
+            OutboxWait {
+                changed_at: Instant::now()
+                    .checked_sub(OUTBOX_SETTLE)
+                    .unwrap_or_else(Instant::now),
+            },
+        );
+    }
+
+    /// Gives the controller pane its next request, when it has none.
+    fn pump_controller(&mut self) {
+        let Some(auto) = &mut self.auto else { return };
+        let Some(controller) = auto.controller else {
+            return;
+        };
+        if auto.asking.is_some() {
+            return;
+        }
+        let Some(id) = auto.waiting.pop_front() else {
+            return;
+        };
+        let Some(route) = auto.routes.get(&id) else {
+            return;
+        };
+        let text = wrap_request(&self.cfg.state_dir, &id, &route.agent, &route.text);
+        auto.asking = Some(Asking {
+            id: id.clone(),
+            since: Instant::now(),
+            typed: false,
+        });
+        self.queues
+            .entry(controller)
+            .or_default()
+            .waiting
+            .push_back(Delivery {
+                pane: controller,
+                text,
+                origin: Origin::ControllerPrompt { id },
+            });
+        self.dirty.insert(controller);
+    }
+
+    /// A new response block in the controller pane.
+    fn controller_response(&mut self, body: String) {
+        let Some(auto) = &mut self.auto else { return };
+        match auto.asking.take() {
+            Some(asking) if asking.typed => {
+                let text = blocks::block_text(&BlockKind::Response, &body);
+                self.answer(&asking.id, &text, "pane");
+                self.pump_controller();
+            }
+            other => {
+                auto.asking = other;
+                self.printer.event(
+                    "ignored",
+                    "a response block in the controller pane that answers no request".into(),
+                    json!({ "text": body }),
+                );
+            }
+        }
+    }
+
+    async fn exec_done(&mut self, done: ExecDone) {
+        match done.result {
+            Ok(out) => self.answer(&done.id, &out, "exec"),
+            Err(reason) => {
+                self.printer.event(
+                    "no-answer",
+                    format!("{}: exec: {reason}", done.id),
+                    json!({ "id": done.id, "backend": "exec", "reason": reason }),
+                );
+                if let Some(route) = self.auto.as_mut().and_then(|a| a.routes.get_mut(&done.id)) {
+                    route.notes.push(format!("exec: {reason}"));
+                }
+                self.route(&done.id);
+            }
         }
     }
 
@@ -683,6 +1025,41 @@ impl Core {
         for id in ready {
             self.outbox_waits.remove(&id);
             self.outbox_ready(&id).await;
+        }
+        // A controller pane that takes too long: the next backend gets the request.
+        let timed_out = self.auto.as_mut().and_then(|a| {
+            let late = a
+                .asking
+                .as_ref()
+                .is_some_and(|x| x.since.elapsed() >= a.timeout);
+            if late {
+                a.asking.take().map(|x| (x.id, a.timeout))
+            } else {
+                None
+            }
+        });
+        if let Some((id, timeout)) = timed_out {
+            let reason = format!(
+                "the controller pane did not answer within {}s",
+                timeout.as_secs()
+            );
+            self.printer.event(
+                "no-answer",
+                format!("{id}: pane: {reason}"),
+                json!({ "id": id, "backend": "pane", "reason": reason }),
+            );
+            if let Some(c) = self.controller() {
+                if let Some(q) = self.queues.get_mut(&c) {
+                    q.waiting.retain(
+                        |d| !matches!(&d.origin, Origin::ControllerPrompt { id: i } if *i == id),
+                    );
+                }
+            }
+            if let Some(route) = self.auto.as_mut().and_then(|a| a.routes.get_mut(&id)) {
+                route.notes.push(format!("pane: {reason}"));
+            }
+            self.route(&id);
+            self.pump_controller();
         }
         // Silence can change a state with no output: look again at panes that wait.
         let waiting: Vec<PaneId> = self
@@ -782,6 +1159,13 @@ impl Core {
             if let Some(d) = queue.waiting.pop_front() {
                 queue.in_flight = true;
                 queue.current = Some(d.origin.clone());
+                if let (Origin::ControllerPrompt { id: pid }, Some(auto)) =
+                    (&d.origin, &mut self.auto)
+                {
+                    if let Some(asking) = auto.asking.as_mut().filter(|a| a.id == *pid) {
+                        asking.typed = true;
+                    }
+                }
                 let track = self.tracks.entry(id).or_insert_with(Track::new);
                 track.typed(&d.text);
                 let tx = self
@@ -887,10 +1271,14 @@ impl Core {
             Outcome::Unconfirmed { reason } => ("unconfirmed", reason.clone()),
         };
         let id = match &d.origin {
-            Origin::Outbox { id }
-            | Origin::Controller { id }
-            | Origin::ControllerPrompt { id }
-            | Origin::Chat { id } => id.clone(),
+            Origin::Outbox { id } | Origin::ControllerPrompt { id } | Origin::Chat { id } => {
+                id.clone()
+            }
+        };
+        // Sending a request to the controller is not the delivery of an answer.
+        let word = match (&d.origin, word) {
+            (Origin::ControllerPrompt { .. }, "delivered") => "prompted",
+            (_, w) => w,
         };
         // Record first, then tell: whoever reads the event finds the files in place.
         if let (Origin::Outbox { .. }, Some(mb)) = (&d.origin, &self.mailbox) {
@@ -906,6 +1294,7 @@ impl Core {
                         if let Err(e) = mb.archive(&id, &response, &facts) {
                             warn!(error = %e, %id, "delivered, but could not archive");
                         }
+                        mb.remove_inbox_note(&id);
                     }
                 }
                 Outcome::Unconfirmed { reason } => {
@@ -965,6 +1354,17 @@ impl Core {
         self.printer.event("stopped", "bye".into(), json!({}));
         self.client.shutdown();
     }
+}
+
+/// The request wrapped for a controller (`prompts/controller_request.txt`, or the state dir's
+/// override; an unreadable override is reported and the built-in text used).
+fn wrap_request(state_dir: &std::path::Path, id: &str, worker: &str, request: &str) -> String {
+    use crate::prompts::{load, render_request, PromptKind};
+    let template = load(PromptKind::ControllerRequest, state_dir).unwrap_or_else(|e| {
+        warn!(error = %e, "using the built-in controller request wrapper");
+        PromptKind::ControllerRequest.builtin().to_string()
+    });
+    render_request(&template, id, worker, request)
 }
 
 /// The text of a response file: the WORKER INSTRUCTIONS of a `<<CONTROLLER_RESPONSE>>` block

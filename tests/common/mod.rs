@@ -40,6 +40,15 @@ impl TmuxServer {
         server
     }
 
+    /// Reserves a unique socket name and a temp dir, with no server running: for commands that
+    /// start the server themselves (`up`). Whatever server runs on it is killed on drop.
+    pub fn reserve() -> TmuxServer {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("macs-test-{}-{n}", std::process::id());
+        let dir = tempfile::tempdir().expect("temp dir");
+        TmuxServer { name, dir }
+    }
+
     pub fn tmux(&self) -> Tmux {
         Tmux::new(Socket::Name(self.name.clone()))
     }

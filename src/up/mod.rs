@@ -1,0 +1,663 @@
+//! `macs-bridge up` and `macs-bridge down`: set up a session of agents that work together, and
+//! take it down again.
+//!
+//! ```text
+//! macs-bridge up [--session S] [--layout pair|chat] [--agents N] [--worker CMD] [--controller CMD]
+//!                [--attach|--no-attach] [--reset-session] [--state-dir DIR] [--no-daemon]
+//!                [--ready-timeout SECS] [-L NAME|--socket PATH]
+//! macs-bridge down [--session S] [--kill] [--timeout SECS] [-L NAME|--socket PATH]
+//! ```
+//!
+//! # `up`
+//!
+//! 1. **The session.** Created when missing (sized to the terminal `up` runs in, else 200x50),
+//!    reused when it exists: panes already labelled for this layout are kept as they are (never
+//!    duplicated), missing ones are added, and ones whose program has exited are restarted.
+//!    `--reset-session` stops the daemon and kills the session first. All panes start in the
+//!    current directory.
+//! 2. **The layout**, in a window named `macs`, with pane borders on (`pane-border-status
+//!    top`) showing each agent's label and the queue status the daemon sets (`@macs-status`):
+//!    - `pair` (default): the worker on the left, the controller on the right, labelled
+//!      `worker` and `controller` (the `@macs-agent` option, which every tool and the daemon
+//!      match first, and the pane title, which agents may rewrite).
+//!    - `chat`: the person's chat pane across the top, labelled `chat`, running `macs-bridge
+//!      chat`. A build without that subcommand runs a shell there instead, after a line saying
+//!      so. Below it `--agents N` (default 3) agent panes side by side, labelled `agent1` …
+//!      `agentN`, all running the `--worker` command; `--controller` is not used.
+//! 3. **The agents.** `--worker CMD` and `--controller CMD` (default `codex`; any CLI works) are
+//!    split into words like a shell would and run directly, never through a shell line (see
+//!    [`agent`]). Codex gets `--no-daemon`, `CODEX_HOME` from `MACS_CODEX_HOME` and the words of
+//!    `MACS_CODEX_ARGS`; Gemini gets `GEMINI_CLI_NO_RELAUNCH=true`: so that agents end with their
+//!    pane. A program that cannot be found is refused before anything is created. While `up`
+//!    runs, the agents' window keeps a pane whose program exits (`remain-on-exit`), so the
+//!    program's message stays readable; afterwards the person's own setting applies again.
+//! 4. **The prompts.** Once an agent has been idle for a second (within `--ready-timeout`,
+//!    default 60 s), it gets its start-up prompt (`worker_prompt.txt`, `controller_prompt.txt`,
+//!    see [`crate::prompts`]; overridable in `<state dir>/prompts/`) through the same writer as
+//!    `send`. An agent that keeps showing a question (Codex's and Claude's "trust this folder")
+//!    is left to the person: its prompt is skipped and they are told to answer it and run `up`
+//!    again, which sends only the prompts not sent yet (the `@macs-prompted` pane option). A
+//!    pane that shows a shell or Python prompt gets nothing: it is not an agent. The chat layout
+//!    sends no prompts yet: the group chat's prompt comes with `chat`.
+//! 5. **The daemon**, unless `--no-daemon`: in a window named `bridge` of the session (marked
+//!    with the `@macs-bridge` window option, kept on screen if it exits), this same binary runs
+//!    `macs-bridge --session S [-L NAME|--socket PATH] --mode auto --state-dir DIR`, the state
+//!    dir made absolute (default: the current directory). The variables `TARGET_PANE_*` and
+//!    `MACS_BRIDGE_LOG` of `up`'s environment are handed to it. `up` waits for its `started`
+//!    line; one already running is left alone.
+//! 6. **Attaching.** `--attach` (the default when standard input and output are terminals and
+//!    `$TMUX` is unset) ends with `tmux attach -t =S` in place of `up`. `--no-attach` prints
+//!    the command instead; inside tmux, `up` never nests a client: it prints the `switch-client`
+//!    command (same server) or the attach command to run elsewhere.
+//!
+//! Exit code 0 when the session is up (skipped prompts are reported, not failures), 1 when an
+//! agent's program exited at start or the daemon did not start, 2 for bad usage.
+//!
+//! # `down`
+//!
+//! Stops the daemon of each `bridge` window of the session: SIGTERM to the pane's process (the
+//! daemon finishes the deliveries it is typing and keeps queued ones for the next start), waits
+//! up to `--timeout` (10 s) for it to exit, then kills the window. `--kill` then kills the
+//! session (its agents end with their panes). Both are idempotent: with nothing to stop, `down`
+//! says so and exits 0.
+
+pub mod agent;
+mod layout;
+pub mod ready;
+pub mod session;
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::cli::{exit, Failure, Global};
+use crate::inject::InjectOptions;
+use crate::prompts::{self, PromptKind};
+use crate::tmux::command::KeyName;
+use crate::tmux::oneshot::{Socket, Tmux};
+
+use agent::shell_line;
+use layout::{open_layout, print_layout, slots, Fate, Laid, Slot};
+use ready::{PromptJob, PromptResult, ReadyOptions};
+use session::{exact, BridgeStart, PaneRow, Stopped};
+
+/// The flags of `up`.
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// `pair`: a worker and its controller side by side; `chat`: a chat pane above N agents.
+    #[arg(long, value_enum, default_value_t = Layout::Pair)]
+    pub layout: Layout,
+    /// How many agent panes the chat layout has.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=12))]
+    pub agents: u8,
+    /// The worker's command line (every agent's, in the chat layout) [default: codex].
+    #[arg(long, value_name = "CMD")]
+    pub worker: Option<String>,
+    /// The controller's command line [default: codex].
+    #[arg(long, value_name = "CMD")]
+    pub controller: Option<String>,
+    /// Attach to the session at the end (default when run from a terminal outside tmux).
+    #[arg(long, overrides_with = "no_attach")]
+    pub attach: bool,
+    /// Print how to attach instead of attaching.
+    #[arg(long, overrides_with = "attach")]
+    pub no_attach: bool,
+    /// Kill the session first (stopping its daemon), then create it anew.
+    #[arg(long)]
+    pub reset_session: bool,
+    /// The daemon's state dir (inbox/, outbox/, archive/, prompts/) [default: the current
+    /// directory].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Do not start the daemon.
+    #[arg(long)]
+    pub no_daemon: bool,
+    /// Seconds the agents get to reach their prompt.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub ready_timeout: u64,
+}
+
+/// The flags of `down`.
+#[derive(Debug, Clone, Args)]
+pub struct DownArgs {
+    /// Also kill the session (and with it the agents).
+    #[arg(long)]
+    pub kill: bool,
+    /// Seconds the daemon gets to exit after SIGTERM before its window is killed.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub timeout: u64,
+}
+
+/// The panes `up` sets out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Layout {
+    /// A worker (left) and its controller (right).
+    Pair,
+    /// The person's chat pane on top, N agents below.
+    Chat,
+}
+
+const DEFAULT_AGENT: &str = "codex";
+/// Seconds the daemon gets to print its `started` line.
+const BRIDGE_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: exit::USAGE,
+        message: message.into(),
+    }
+}
+
+fn error(message: impl Into<String>) -> Failure {
+    Failure {
+        code: exit::ERROR,
+        message: message.into(),
+    }
+}
+
+/// Session names tmux would change (`.` and `:` become `_`) or expand (`#`) are refused.
+fn check_session_name(name: &str) -> Result<(), Failure> {
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| matches!(c, ':' | '.' | '#') || c.is_control())
+    {
+        return Err(usage(format!(
+            "session name {name:?}: use a name without `:`, `.`, `#` or control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The words that pick this tmux server on a `macs-bridge` command line.
+fn socket_flags(socket: &Socket, resolved_path: &str) -> Vec<String> {
+    match socket {
+        Socket::Name(n) => vec!["-L".into(), n.clone()],
+        Socket::Path(p) => vec![
+            "--socket".into(),
+            absolute(p).to_string_lossy().into_owned(),
+        ],
+        Socket::Default => vec!["--socket".into(), resolved_path.to_string()],
+    }
+}
+
+/// The words a person adds to run `macs-bridge` on this server, as they gave them.
+fn person_flags(socket: &Socket) -> Vec<String> {
+    match socket {
+        Socket::Default => Vec::new(),
+        other => socket_flags(other, ""),
+    }
+}
+
+/// `tmux [-L NAME|-S PATH] WORDS…` as a person would type it.
+fn tmux_line(socket: &Socket, words: &[&str]) -> String {
+    let mut all: Vec<String> = vec!["tmux".into()];
+    all.extend(
+        socket
+            .args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned()),
+    );
+    all.extend(words.iter().map(|w| w.to_string()));
+    shell_line(&all)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+fn env_var(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+/// The keystroke writer's settings from the environment `send` reads.
+fn inject_options() -> Result<InjectOptions, Failure> {
+    let delay = match env_var("TARGET_PANE_TYPE_DELAY_MS") {
+        Some(v) => v.trim().parse::<u64>().map_err(|_| {
+            usage(format!(
+                "TARGET_PANE_TYPE_DELAY_MS={v:?}: expected milliseconds"
+            ))
+        })?,
+        None => 400,
+    };
+    let keys = env_var("TARGET_PANE_SUBMIT_KEYS").unwrap_or_else(|| "Enter,C-m".into());
+    let mut submit_keys = Vec::new();
+    for k in keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        submit_keys
+            .push(KeyName::parse(k).map_err(|e| usage(format!("TARGET_PANE_SUBMIT_KEYS: {e}")))?);
+    }
+    if submit_keys.is_empty() {
+        return Err(usage("TARGET_PANE_SUBMIT_KEYS names no key"));
+    }
+    Ok(InjectOptions {
+        type_delay: Duration::from_millis(delay),
+        submit_keys,
+        ..InjectOptions::default()
+    })
+}
+
+/// Runs `macs-bridge up`.
+pub async fn up(global: &Global, a: UpArgs) -> Result<u8, Failure> {
+    let session = global.session().to_string();
+    check_session_name(&session)?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| error(format!("cannot read the current directory: {e}")))?;
+    let state_dir = absolute(a.state_dir.as_deref().unwrap_or(&cwd));
+    let exe = std::env::current_exe()
+        .map_err(|e| error(format!("cannot find this program's own path: {e}")))?;
+    let ready = ReadyOptions {
+        timeout: Duration::from_secs(a.ready_timeout),
+        idle_for: Duration::from_secs(1),
+        asking_for: Duration::from_secs(3),
+        inject: inject_options()?,
+        busy_lines: env_var("TARGET_PANE_BUSY_LINES")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(40),
+    };
+    let slots = slots(global, &a, &exe)?;
+
+    let tmux = global.tmux();
+    tmux.check_version().await?;
+
+    // The prompts come first: a bad override file stops `up` before anything is created.
+    let mut texts: HashMap<PromptKind, String> = HashMap::new();
+    for kind in slots.iter().filter_map(|s| s.prompt) {
+        texts.insert(kind, prompts::load(kind, &state_dir)?);
+    }
+    if !state_dir.is_dir() {
+        std::fs::create_dir_all(&state_dir).map_err(|e| {
+            error(format!(
+                "cannot create the state dir {}: {e}",
+                state_dir.display()
+            ))
+        })?;
+    }
+
+    if a.reset_session && tmux.has_session(&session).await? {
+        let rows = session::list(&tmux, &session).await?;
+        stop_bridges(&tmux, &session, &rows, Duration::from_secs(10)).await?;
+        tmux.run(["kill-session", "-t", &exact(&session)]).await?;
+        println!("session {session}: killed (--reset-session)");
+    }
+    let existed = tmux.has_session(&session).await?;
+
+    let mut windows = Vec::new();
+    let laid = open_layout(
+        &tmux,
+        &session,
+        a.layout,
+        &slots,
+        &cwd,
+        existed,
+        &mut windows,
+    )
+    .await;
+    // Whatever happened, the agents' windows go back to the person's `remain-on-exit` once
+    // the agents are started and prompted (or could not be).
+    let prompted = match laid {
+        Ok(laid) => {
+            print_layout(&session, existed, &slots, &laid);
+            prompt_agents(global, &slots, &laid, &texts, &state_dir, &ready).await
+        }
+        Err(e) => Err(e),
+    };
+    for w in &windows {
+        let _ = session::release_window(&tmux, w).await;
+    }
+    let all_started = prompted?;
+
+    let socket_path = session::socket_path(&tmux, &session).await?;
+    if a.no_daemon {
+        let rows = session::list(&tmux, &session).await?;
+        match rows.iter().find(|r| r.bridge && !r.dead) {
+            Some(r) => println!(
+                "daemon: already running in window {} (pane {}); --no-daemon leaves it, `down` stops it",
+                session::BRIDGE_WINDOW,
+                r.id
+            ),
+            None => println!("daemon: not started (--no-daemon)"),
+        }
+    } else {
+        let mut argv = vec![exe.to_string_lossy().into_owned()];
+        argv.extend(socket_flags(&global.socket(), &socket_path));
+        argv.extend(
+            [
+                "--session",
+                &session,
+                "--mode",
+                "auto",
+                "--state-dir",
+                &state_dir.to_string_lossy(),
+            ]
+            .map(String::from),
+        );
+        start_daemon(&tmux, &session, &cwd, &argv).await?;
+    }
+
+    // (The MCP configuration snippet for the agents will be printed here: see the `mcp` issue.)
+
+    finish(global, &tmux, &a, &socket_path, all_started)
+}
+
+/// Sends the start-up prompts to the agents that have not had theirs, and says what became of
+/// each. Returns false when an agent's program exited (or its pane closed) at start.
+async fn prompt_agents(
+    global: &Global,
+    slots: &[Slot],
+    laid: &Laid,
+    texts: &HashMap<PromptKind, String>,
+    state_dir: &Path,
+    opts: &ReadyOptions,
+) -> Result<bool, Failure> {
+    let mut jobs = Vec::new();
+    for (i, slot) in slots.iter().enumerate() {
+        let (Some(kind), Some(pane)) = (slot.prompt, laid.ids[i]) else {
+            continue;
+        };
+        let kept = laid.fates[i] == Fate::Kept;
+        if kept && laid.found[i].as_ref().is_some_and(|r| r.prompted) {
+            println!("  {:<11} {pane:<5} prompt sent earlier", slot.label);
+            continue;
+        }
+        if let Some(text) = texts.get(&kind) {
+            jobs.push(PromptJob {
+                label: slot.label.clone(),
+                pane,
+                text: text.clone(),
+            });
+        }
+    }
+    if jobs.is_empty() {
+        return Ok(true);
+    }
+    println!(
+        "waiting up to {}s for the agents to reach their prompt…",
+        opts.timeout.as_secs()
+    );
+    let mut results = ready::send_prompts(global, jobs, opts).await?;
+    results.sort_by_key(|(job, _)| slots.iter().position(|s| s.label == job.label));
+    let mut all_started = true;
+    for (job, result) in &results {
+        let file = slots
+            .iter()
+            .find(|s| s.label == job.label)
+            .and_then(|s| s.prompt)
+            .map(|k| prompt_source(k, state_dir))
+            .unwrap_or_default();
+        all_started &= !matches!(result, PromptResult::Exited { .. } | PromptResult::Gone);
+        println!(
+            "  {:<11} {:<5} {}",
+            job.label,
+            job.pane.to_string(),
+            describe(result, &file, global)
+        );
+    }
+    Ok(all_started)
+}
+
+/// Starts the daemon in its window unless one runs there already; waits for its `started` line.
+async fn start_daemon(
+    tmux: &Tmux,
+    session: &str,
+    cwd: &Path,
+    argv: &[String],
+) -> Result<(), Failure> {
+    let env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("TARGET_PANE_") || k == "MACS_BRIDGE_LOG")
+        .collect();
+    let rows = session::list(tmux, session).await?;
+    let shown = shell_line(argv);
+    if let Some(r) = rows.iter().find(|r| r.bridge && !r.dead) {
+        println!(
+            "daemon: already running in window {} (pane {}, pid {})",
+            session::BRIDGE_WINDOW,
+            r.id,
+            r.pid
+        );
+        return Ok(());
+    }
+    let pane = match rows.iter().find(|r| r.bridge) {
+        Some(exited) => {
+            session::respawn_bridge(tmux, exited.id, cwd, &env, argv).await?;
+            exited.id
+        }
+        None => session::start_bridge(tmux, session, cwd, &env, argv).await?,
+    };
+    match session::wait_bridge_started(tmux, pane, BRIDGE_START_TIMEOUT).await {
+        BridgeStart::Started => println!(
+            "daemon: started in window {} (pane {pane}): {shown}",
+            session::BRIDGE_WINDOW
+        ),
+        BridgeStart::Silent => println!(
+            "daemon: running in window {} (pane {pane}), but it has not said `started` after {}s; look at it there: {shown}",
+            session::BRIDGE_WINDOW,
+            BRIDGE_START_TIMEOUT.as_secs()
+        ),
+        BridgeStart::Exited { status, output } => {
+            let status = if status.is_empty() {
+                String::new()
+            } else {
+                format!(" with status {status}")
+            };
+            return Err(error(format!(
+                "the daemon exited at start{status}; its window {} of session {session} shows why ({shown}):\n{}",
+                session::BRIDGE_WINDOW,
+                indent(&output, "  | ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How to stop, and attaching (or how to).
+fn finish(
+    global: &Global,
+    tmux: &Tmux,
+    a: &UpArgs,
+    socket_path: &str,
+    all_started: bool,
+) -> Result<u8, Failure> {
+    let session = global.session();
+    let socket = global.socket();
+    let mut stop = vec!["macs-bridge".to_string()];
+    stop.extend(person_flags(&socket));
+    stop.extend(["--session".into(), session.into(), "down".into()]);
+    println!(
+        "stop: {}   (add --kill to end the session too)",
+        shell_line(&stop)
+    );
+    let target = exact(session);
+    let attach_line = tmux_line(&socket, &["attach", "-t", &target]);
+    if !all_started {
+        println!("look at it: {attach_line}");
+        return Err(error(
+            "an agent's program exited at start (see above); its pane is kept so you can read why. Fix it and run `macs-bridge up` again",
+        ));
+    }
+    if let Some(tmux_env) = env_var("TMUX").filter(|v| !v.is_empty()) {
+        // Never nest a client: switch to the session, or attach from elsewhere.
+        if tmux_env.split(',').next() == Some(socket_path) {
+            println!(
+                "switch to it: {}",
+                tmux_line(&Socket::Default, &["switch-client", "-t", &target])
+            );
+        } else {
+            println!("attach from a terminal outside tmux: {attach_line}");
+        }
+        return Ok(exit::OK);
+    }
+    let attach = if a.attach {
+        true
+    } else if a.no_attach {
+        false
+    } else {
+        std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+    };
+    if !attach {
+        println!("attach: {attach_line}");
+        return Ok(exit::OK);
+    }
+    attach_now(tmux, session)
+}
+
+fn prompt_source(kind: PromptKind, state_dir: &Path) -> String {
+    let path = prompts::override_path(kind, state_dir);
+    if path.is_file() {
+        path.display().to_string()
+    } else {
+        format!("{} (built in)", kind.file_name())
+    }
+}
+
+fn describe(result: &PromptResult, file: &str, global: &Global) -> String {
+    let again = {
+        let mut words = vec!["macs-bridge".to_string()];
+        words.extend(person_flags(&global.socket()));
+        words.extend(["--session".into(), global.session().into(), "up".into()]);
+        shell_line(&words)
+    };
+    match result {
+        PromptResult::Sent { how } => format!("prompt sent: {file}; {how}"),
+        PromptResult::Unconfirmed { reason } => {
+            format!("prompt typed but not seen to submit ({reason}): press Enter in the pane if it is still there")
+        }
+        PromptResult::Asking { reason } => format!(
+            "prompt NOT sent: the agent is asking something ({reason}), probably whether to trust this folder. Answer it in the pane, then run `{again}` again to send the prompt"
+        ),
+        PromptResult::NotAgent { profile } => format!(
+            "prompt NOT sent: the pane shows a {profile} prompt, not an agent (did the agent exit?)"
+        ),
+        PromptResult::Exited { status, output } => {
+            let status = if status.is_empty() { String::new() } else { format!(" with status {status}") };
+            let output = if output.is_empty() {
+                " and printed nothing".to_string()
+            } else {
+                format!(":\n{}", indent(output, "      | "))
+            };
+            format!("prompt NOT sent: the program exited{status}{output}")
+        }
+        PromptResult::Gone => "prompt NOT sent: the pane closed (its program exited)".into(),
+        PromptResult::NotReady { state, reason } => format!(
+            "prompt NOT sent: not idle in time (still {state}: {reason}); send it by hand with `macs-bridge send`, or run `{again}` again"
+        ),
+        PromptResult::Refused { reason } => format!("prompt NOT sent: {reason}"),
+    }
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines()
+        .map(|l| format!("{prefix}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Replaces this process with `tmux attach -t =S`.
+fn attach_now(tmux: &Tmux, session: &str) -> Result<u8, Failure> {
+    use std::os::unix::process::CommandExt;
+    let e = std::process::Command::new(&tmux.bin)
+        .args(tmux.socket.args())
+        .args(["attach-session", "-t", &exact(session)])
+        .exec();
+    Err(error(format!("cannot run tmux to attach: {e}")))
+}
+
+/// Stops every daemon window of the session; prints what happened. Returns how many it found.
+async fn stop_bridges(
+    tmux: &Tmux,
+    session: &str,
+    rows: &[PaneRow],
+    timeout: Duration,
+) -> Result<usize, Failure> {
+    let bridges: Vec<&PaneRow> = rows.iter().filter(|r| r.bridge).collect();
+    for row in &bridges {
+        let line = match session::stop_bridge(tmux, row, timeout).await? {
+            Stopped::Clean { pid } => format!("daemon stopped (pid {pid}); window closed"),
+            Stopped::AlreadyExited => "daemon had exited already; window closed".to_string(),
+            Stopped::Killed { pid } => format!(
+                "daemon (pid {pid}) did not exit within {}s of SIGTERM; its window was killed",
+                timeout.as_secs()
+            ),
+        };
+        println!("session {session}: {line}");
+    }
+    Ok(bridges.len())
+}
+
+/// Runs `macs-bridge down`.
+pub async fn down(global: &Global, a: DownArgs) -> Result<u8, Failure> {
+    let session = global.session().to_string();
+    let tmux = global.tmux();
+    tmux.check_version().await?;
+    if !tmux.has_session(&session).await? {
+        println!("no session {session:?} on this tmux server: nothing to stop");
+        return Ok(exit::OK);
+    }
+    let rows = session::list(&tmux, &session).await?;
+    let stopped = stop_bridges(&tmux, &session, &rows, Duration::from_secs(a.timeout)).await?;
+    if stopped == 0 {
+        println!(
+            "session {session}: no daemon window ({}): no daemon to stop",
+            session::BRIDGE_WINDOW
+        );
+    }
+    if a.kill {
+        match tmux.run(["kill-session", "-t", &exact(&session)]).await {
+            Ok(_) => println!("session {session}: killed"),
+            // Gone in the meantime (its last window was the daemon's).
+            Err(_) if !tmux.has_session(&session).await? => {
+                println!("session {session}: already gone")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_session_names_are_refused() {
+        for bad in ["", "a.b", "a:b", "a#b", "a\nb"] {
+            assert_eq!(
+                check_session_name(bad).unwrap_err().code,
+                exit::USAGE,
+                "{bad:?}"
+            );
+        }
+        for good in ["macs", "my session", "x-1_2"] {
+            assert!(check_session_name(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn socket_flags_name_the_same_server() {
+        assert_eq!(socket_flags(&Socket::Name("x".into()), "/s"), ["-L", "x"]);
+        assert_eq!(
+            socket_flags(&Socket::Path("/tmp/s".into()), "/s"),
+            ["--socket", "/tmp/s"]
+        );
+        assert_eq!(
+            socket_flags(&Socket::Default, "/tmp/tmux-1/default"),
+            ["--socket", "/tmp/tmux-1/default"]
+        );
+        assert_eq!(
+            tmux_line(&Socket::Name("my sock".into()), &["attach", "-t", "=macs"]),
+            "tmux -L 'my sock' attach -t =macs"
+        );
+        assert_eq!(
+            shell_line(&["a", "", "it's", "-L", "=m"]),
+            "a '' 'it'\\''s' -L =m"
+        );
+    }
+}

@@ -1,0 +1,403 @@
+//! `macs-bridge up` and `down` as a person runs them, against a real tmux on a private socket
+//! that `up` starts itself, with scripted agents (`macs-bridge sim-agent`) in place of real ones.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{sim_command, sim_inputs, wait_for, TmuxServer};
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// An agent that answers every input after working a moment (as a real one does).
+const AGENT: &str = "on-input\nbusy 300ms\nsay OK\nend\n";
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// `macs-bridge -L … --session macs`, isolated from the person's tmux config and session.
+fn bridge(server: &TmuxServer) -> Command {
+    let home = server.path("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let mut cmd = server.bridge("macs");
+    cmd.env("HOME", &home)
+        .env("XDG_CONFIG_HOME", &home)
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .env_remove("MACS_CODEX_ARGS")
+        .env_remove("MACS_CODEX_HOME")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+fn state_dir(server: &TmuxServer) -> PathBuf {
+    let dir = server.path("state");
+    std::fs::create_dir_all(&dir).expect("state dir");
+    dir
+}
+
+/// `up --no-attach` with scripted agents named `worker` and `controller`, and `extra` flags.
+fn up(server: &TmuxServer, worker: &str, controller: &str, extra: &[&str]) -> Output {
+    let state = state_dir(server);
+    bridge(server)
+        .arg("up")
+        .arg("--no-attach")
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--ready-timeout", "30"])
+        .arg("--worker")
+        .arg(sim_command(server, "worker", worker, ""))
+        .arg("--controller")
+        .arg(sim_command(server, "controller", controller, ""))
+        .args(extra)
+        .output()
+        .expect("run up")
+}
+
+fn down(server: &TmuxServer, extra: &[&str]) -> Output {
+    bridge(server)
+        .arg("down")
+        .args(extra)
+        .output()
+        .expect("run down")
+}
+
+/// One row per pane of the session: window, label, title, left, top, width, pane id, command,
+/// pid.
+fn panes(server: &TmuxServer) -> Vec<Vec<String>> {
+    let out = server.ok(&[
+        "list-panes",
+        "-s",
+        "-t",
+        "=macs",
+        "-F",
+        "#{window_name}|#{@macs-agent}|#{pane_title}|#{pane_left}|#{pane_top}|#{pane_width}|#{pane_id}|#{pane_current_command}|#{pane_pid}",
+    ]);
+    out.lines()
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect()
+}
+
+fn agent_panes(server: &TmuxServer) -> Vec<Vec<String>> {
+    panes(server)
+        .into_iter()
+        .filter(|r| r[0] == "macs")
+        .collect()
+}
+
+fn has_session(server: &TmuxServer) -> bool {
+    server.run(&["has-session", "-t", "=macs"]).status.success()
+}
+
+/// The command lines of running daemons (`--mode`) for this server's socket.
+fn daemons(server: &TmuxServer) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.iter().any(|a| a == &server.name) && args.iter().any(|a| a == "--mode") {
+            found.push(args.join(" "));
+        }
+    }
+    found
+}
+
+fn first_input(server: &TmuxServer, name: &str) -> String {
+    wait_for(&format!("{name}'s first input"), LONG, || {
+        sim_inputs(server, name).into_iter().next()
+    })
+}
+
+fn state_of(path: &Path) -> Vec<String> {
+    common::files_in(path)
+}
+
+#[test]
+fn up_sets_out_the_pair_prompts_both_agents_and_down_stops_the_daemon() {
+    let server = TmuxServer::reserve();
+    let out = up(&server, AGENT, AGENT, &[]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    assert!(said.contains("session macs: created"), "{said}");
+    assert_eq!(said.matches("prompt sent").count(), 2, "{said}");
+    assert!(said.contains("daemon: started in window bridge"), "{said}");
+    assert!(said.contains("attach: tmux -L"), "{said}");
+
+    // The layout: the worker left, the controller right, labelled and titled.
+    let rows = agent_panes(&server);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((rows[0][1].as_str(), rows[0][3].as_str()), ("worker", "0"));
+    assert_eq!(rows[1][1], "controller");
+    assert!(rows[1][3].parse::<u32>().expect("left") > 0, "{rows:?}");
+    assert_eq!(rows[0][2], "worker");
+    assert_eq!(rows[1][2], "controller");
+    // Borders on, showing the label and the daemon's queue status.
+    let status = server.ok(&[
+        "show-options",
+        "-w",
+        "-v",
+        "-t",
+        "=macs:macs",
+        "pane-border-status",
+    ]);
+    assert_eq!(status.trim(), "top");
+    let format = server.ok(&[
+        "show-options",
+        "-w",
+        "-v",
+        "-t",
+        "=macs:macs",
+        "pane-border-format",
+    ]);
+    assert!(
+        format.contains("#{@macs-agent}") && format.contains("#{@macs-status}"),
+        "{format}"
+    );
+    // remain-on-exit was only for the start: the person's own setting applies again.
+    let remain = server.ok(&["show-options", "-w", "-t", "=macs:macs"]);
+    assert!(!remain.contains("remain-on-exit"), "{remain}");
+
+    // Each agent got its prompt as its first input.
+    let worker = first_input(&server, "worker");
+    assert!(
+        worker.contains("a line holding only <<CONTROLLER_REQUEST>>, nothing else on it;"),
+        "{worker}"
+    );
+    let controller = first_input(&server, "controller");
+    assert!(
+        controller.contains("a line holding only <<CONTROLLER_RESPONSE>>, nothing else on it;"),
+        "{controller}"
+    );
+
+    // The daemon runs in its own window, on this socket, in auto mode with the state dir.
+    let bridge_rows: Vec<Vec<String>> = panes(&server)
+        .into_iter()
+        .filter(|r| r[0] == "bridge")
+        .collect();
+    assert_eq!(bridge_rows.len(), 1, "{:?}", panes(&server));
+    let running = daemons(&server);
+    assert_eq!(running.len(), 1, "{running:?}");
+    let state = state_dir(&server);
+    assert!(
+        running[0].contains("--mode auto")
+            && running[0].contains(&format!("--state-dir {}", state.display())),
+        "{running:?}"
+    );
+    // The prompts did not read as requests: nothing was filed.
+    assert!(state_of(&state.join("inbox")).is_empty());
+
+    // down: the daemon is stopped, its window closed, the agents left alone.
+    let out = down(&server, &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("daemon stopped"), "{}", text(&out));
+    assert!(panes(&server).iter().all(|r| r[0] != "bridge"));
+    wait_for("the daemon to be gone", LONG, || {
+        daemons(&server).is_empty().then_some(())
+    });
+    assert_eq!(agent_panes(&server).len(), 2);
+
+    // Again: nothing to stop, and it says so.
+    let out = down(&server, &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("no daemon to stop"), "{}", text(&out));
+
+    // --kill ends the session; then there is nothing at all.
+    let out = down(&server, &["--kill"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("killed"), "{}", text(&out));
+    assert!(!has_session(&server));
+    let out = down(&server, &["--kill"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("nothing to stop"), "{}", text(&out));
+}
+
+#[test]
+fn up_again_reuses_the_session_and_reset_recreates_it() {
+    let server = TmuxServer::reserve();
+    let out = up(&server, AGENT, AGENT, &["--no-daemon"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("daemon: not started"), "{}", text(&out));
+    assert!(daemons(&server).is_empty());
+    let before: Vec<String> = agent_panes(&server).iter().map(|r| r[6].clone()).collect();
+    assert_eq!(before.len(), 2);
+    first_input(&server, "worker");
+
+    // Again: the same panes, no prompt twice.
+    let out = up(&server, AGENT, AGENT, &["--no-daemon"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    assert!(said.contains("session macs: reused"), "{said}");
+    assert_eq!(said.matches("prompt sent earlier").count(), 2, "{said}");
+    let again: Vec<String> = agent_panes(&server).iter().map(|r| r[6].clone()).collect();
+    assert_eq!(again, before);
+    assert_eq!(sim_inputs(&server, "worker").len(), 1);
+    assert_eq!(sim_inputs(&server, "controller").len(), 1);
+
+    // A closed pane is put back, next to the one left, and only it gets a prompt.
+    server.ok(&["kill-pane", "-t", &before[1]]);
+    let out = up(&server, AGENT, AGENT, &["--no-daemon"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    let rows = agent_panes(&server);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0][6], before[0]);
+    assert_eq!(rows[1][1], "controller");
+    assert_ne!(rows[1][6], before[1]);
+    assert!(
+        said.contains("prompt sent earlier") && said.contains("prompt sent:"),
+        "{said}"
+    );
+    assert_eq!(sim_inputs(&server, "controller").len(), 2);
+    assert_eq!(sim_inputs(&server, "worker").len(), 1);
+
+    // --reset-session: a new session, new agents, no duplicates.
+    let pids: Vec<String> = agent_panes(&server).iter().map(|r| r[8].clone()).collect();
+    let out = up(&server, AGENT, AGENT, &["--no-daemon", "--reset-session"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    assert!(
+        said.contains("killed (--reset-session)") && said.contains("created"),
+        "{said}"
+    );
+    let reset: Vec<String> = agent_panes(&server).iter().map(|r| r[8].clone()).collect();
+    assert_eq!(reset.len(), 2);
+    assert!(
+        reset.iter().all(|pid| !pids.contains(pid)),
+        "{reset:?} {pids:?}"
+    );
+    assert_eq!(panes(&server).len(), 2, "{:?}", panes(&server));
+    wait_for("the new worker's prompt", LONG, || {
+        (sim_inputs(&server, "worker").len() == 2).then_some(())
+    });
+}
+
+#[test]
+fn an_agent_asking_at_start_is_left_to_the_person_until_up_runs_again() {
+    let server = TmuxServer::reserve();
+    let trusting = format!("ask trust this folder?\n{AGENT}");
+    let out = up(&server, &trusting, AGENT, &["--no-daemon"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    let worker_line = said
+        .lines()
+        .find(|l| l.trim_start().starts_with("worker") && l.contains("prompt"))
+        .unwrap_or_default();
+    assert!(
+        worker_line.contains("prompt NOT sent") && worker_line.contains("Answer it in the pane"),
+        "{said}"
+    );
+    assert!(
+        said.contains("controller") && said.contains("prompt sent:"),
+        "{said}"
+    );
+    assert!(sim_inputs(&server, "worker").is_empty());
+
+    // The person answers the question; `up` again sends the prompt it skipped, only that one.
+    let worker = agent_panes(&server)[0][6].clone();
+    server.ok(&["send-keys", "-t", &worker, "y"]);
+    let out = up(&server, &trusting, AGENT, &["--no-daemon"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    let worker_input = first_input(&server, "worker");
+    assert!(
+        worker_input.contains("<<CONTROLLER_REQUEST>>"),
+        "{worker_input}"
+    );
+    assert_eq!(sim_inputs(&server, "controller").len(), 1, "{said}");
+}
+
+#[test]
+fn an_agent_that_cannot_start_is_reported_with_its_message() {
+    // Not installed: refused before anything is created.
+    let server = TmuxServer::reserve();
+    let out = bridge(&server)
+        .args([
+            "up",
+            "--no-attach",
+            "--no-daemon",
+            "--worker",
+            "no-such-agent-cli",
+        ])
+        .arg("--controller")
+        .arg(sim_command(&server, "controller", AGENT, ""))
+        .output()
+        .expect("run up");
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        text(&out).contains("`no-such-agent-cli` was not found on PATH"),
+        "{}",
+        text(&out)
+    );
+    assert!(!has_session(&server));
+
+    // Exits at once: its pane stays with its message, and `up` says why.
+    let out = bridge(&server)
+        .args(["up", "--no-attach", "--no-daemon", "--ready-timeout", "30"])
+        .args(["--worker", "sh -c 'echo model not found >&2; exit 2'"])
+        .arg("--controller")
+        .arg(sim_command(&server, "controller", AGENT, ""))
+        .output()
+        .expect("run up");
+    let said = text(&out);
+    assert_eq!(code(&out), 1, "{said}");
+    assert!(
+        said.contains("exited with status 2") && said.contains("model not found"),
+        "{said}"
+    );
+    assert_eq!(agent_panes(&server).len(), 2);
+}
+
+#[test]
+fn the_chat_layout_puts_the_chat_above_the_agents() {
+    let server = TmuxServer::reserve();
+    let out = bridge(&server)
+        .args([
+            "up",
+            "--no-attach",
+            "--no-daemon",
+            "--layout",
+            "chat",
+            "--agents",
+            "2",
+        ])
+        .arg("--worker")
+        .arg(sim_command(&server, "agent", AGENT, ""))
+        .output()
+        .expect("run up");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let rows = agent_panes(&server);
+    let labels: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    assert_eq!(labels, ["chat", "agent1", "agent2"], "{rows:?}");
+    // The chat across the top (under its border), the agents side by side below it.
+    let num = |r: &Vec<String>, i: usize| r[i].parse::<u32>().expect("number");
+    assert_eq!(num(&rows[0], 3), 0, "{rows:?}");
+    assert!(num(&rows[1], 4) > num(&rows[0], 4), "{rows:?}");
+    assert_eq!(num(&rows[1], 4), num(&rows[2], 4), "{rows:?}");
+    assert!(num(&rows[2], 3) > num(&rows[1], 3), "{rows:?}");
+    assert!(num(&rows[0], 5) > num(&rows[1], 5), "{rows:?}");
+    // No prompts in the chat layout (yet).
+    assert!(!text(&out).contains("prompt"), "{}", text(&out));
+}

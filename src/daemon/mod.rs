@@ -904,7 +904,14 @@ impl Core {
         let _ = mb.archive_note(id, "controller", &note);
         self.printer.event(
             "answer",
-            format!("{id} answered by {backend}: {}", first_line(text)),
+            format!(
+                "{id} answered by {backend}: {}",
+                first_line(
+                    blocks::parse_response(&extract_response(text))
+                        .instructions
+                        .trim()
+                )
+            ),
             json!({ "id": id, "backend": backend, "text": text }),
         );
         // No need to wait for the watcher: read it now.

@@ -123,6 +123,12 @@ pub enum Tool {
     Up(crate::up::UpArgs),
     /// Stop the session's daemon (and with --kill, the session).
     Down(crate::up::DownArgs),
+    /// Join the group chat: talk to the agents, see who said what and what was delivered
+    /// (through the running daemon's socket). Reads lines from standard input when piped.
+    Chat(crate::chat_client::ChatArgs),
+    /// An MCP server on stdio for one agent (Claude Code, Codex, Gemini CLI): messages, agents
+    /// and controller requests through the running daemon. `--print-config` shows the setup.
+    Mcp(crate::mcp::McpArgs),
 }
 
 #[derive(Debug, Args)]
@@ -361,6 +367,8 @@ pub async fn run_tool(global: &Global, tool: Tool) -> Result<u8, Failure> {
             .map_err(|e| failure(exit::ERROR, format!("sim-agent: {e:#}"))),
         Tool::Up(a) => crate::up::up(global, a).await,
         Tool::Down(a) => crate::up::down(global, a).await,
+        Tool::Chat(a) => crate::chat_client::run(global, a).await,
+        Tool::Mcp(a) => crate::mcp::run(a).await,
     }
 }
 

@@ -156,6 +156,19 @@ controller_timeout_secs: 300
 rules: []
 #   - match: '(?i)should I (continue|proceed)\?'
 #     reply: Yes, continue.
+
+# Group chat: agents by name. Panes with an @macs-agent label join too, under that label.
+agents: []
+#   - name: claude
+#     target: macs:0.1          # pane id, tmux target or label
+#     profile: claude-code      # optional: pin the profile
+#     command: claude           # optional: what `up --layout chat` starts
+
+# Who may send to whom (sender -> names, or `all`). Empty: everyone may talk to everyone.
+# The person may always send.
+routes: {}
+#   claude: [codex]
+#   codex: [all]
 "#;
 
 // ---------------------------------------------------------------------------------------------
@@ -283,6 +296,10 @@ pub struct Config {
     pub controller_timeout_secs: u64,
     /// The `rules` backend: the first rule whose regex matches answers.
     pub rules: Vec<Rule>,
+    /// Chat agents from the file (labelled panes join on their own).
+    pub agents: Vec<AgentConfig>,
+    /// Chat routes: sender -> names it may send to (`all`); empty: everyone to everyone.
+    pub routes: BTreeMap<String, Vec<String>>,
     /// The config file these settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -324,6 +341,20 @@ pub struct Overrides {
     pub controller_backends: Option<Vec<String>>,
     pub controller_cmd: Option<String>,
     pub controller_timeout_secs: Option<u64>,
+}
+
+/// A chat agent named in the config.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub name: String,
+    /// Its pane: id, tmux target or label (default: the name, as a label).
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub command: Option<String>,
 }
 
 /// A rule of the `rules` backend.
@@ -434,6 +465,8 @@ impl Config {
             controller_cmd: String::new(),
             controller_timeout_secs: 300,
             rules: Vec::new(),
+            agents: Vec::new(),
+            routes: BTreeMap::new(),
             source: None,
         }
     }
@@ -572,6 +605,24 @@ impl Config {
                 });
             }
             self.rules = out;
+        }
+        if let Some(agents) = raw.agents {
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, a) in agents.iter().enumerate() {
+                let field = format!("agents[{i}].name");
+                let name = check_name(&o, &field, &a.name)?;
+                if name.eq_ignore_ascii_case("all") || !seen.insert(name.clone()) {
+                    return Err(invalid(
+                        &o,
+                        &field,
+                        format!("{name:?} is taken (`all` is reserved; names are unique)"),
+                    ));
+                }
+            }
+            self.agents = agents;
+        }
+        if let Some(routes) = raw.routes {
+            self.routes = routes;
         }
         Ok(())
     }
@@ -747,6 +798,8 @@ pub struct RawConfig {
     controller_cmd: Option<String>,
     controller_timeout_secs: Option<u64>,
     rules: Option<Vec<RawRule>>,
+    agents: Option<Vec<AgentConfig>>,
+    routes: Option<BTreeMap<String, Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1445,6 +1498,8 @@ mod tests {
             controller_cmd: Some(String::new()),
             controller_timeout_secs: Some(0),
             rules: Some(vec![]),
+            agents: Some(vec![]),
+            routes: Some(BTreeMap::new()),
         };
         let full = serde_yaml::to_value(&full).unwrap();
         let example: serde_yaml::Value = serde_yaml::from_str(EXAMPLE).unwrap();

@@ -32,6 +32,9 @@ pub struct Delivery {
     pub pane: PaneId,
     pub text: String,
     pub origin: Origin,
+    /// Skips the queue and the busy guard (the person's `!` messages); never types into a menu
+    /// or over someone's text.
+    pub urgent: bool,
 }
 
 /// What a writer task reports.

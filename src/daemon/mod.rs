@@ -9,6 +9,8 @@
 //! heuristics are on), written to `inbox/` (manual mode) or printed (dry run). Responses come
 //! back as `outbox/<id>.md`, are delivered when the worker is idle, and then archived.
 
+pub mod chat;
+pub mod chat_core;
 pub mod controller;
 pub mod delivery;
 
@@ -205,6 +207,12 @@ struct Core {
     target_from_flag: bool,
     auto: Option<Auto>,
     exec_tx: mpsc::UnboundedSender<ExecDone>,
+    /// The group chat, the store and the API (off in a dry run).
+    chat: Option<chat_core::Chat>,
+    /// A `request.ask` call that waits for its answer (set by the call, taken by its caller).
+    pending_ask: Option<(String, Instant)>,
+    /// Who answered each request, until its answer is delivered.
+    answered_by: HashMap<String, String>,
 }
 
 /// Runs the daemon until Ctrl-C or SIGTERM.
@@ -283,7 +291,20 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
         target_from_flag: args.target.is_some(),
         auto,
         exec_tx,
+        chat: None,
+        pending_ask: None,
+        answered_by: HashMap::new(),
     };
+    let cancel = CancellationToken::new();
+    let (api_tx, mut api_rx) = mpsc::channel::<crate::api::server::ApiMsg>(1024);
+    if !core.cfg.dry_run {
+        core.chat = Some(chat_core::Chat::open(&core.cfg)?);
+        let path = crate::api::socket_path(&core.cfg.state_dir);
+        let listener = crate::api::server::Listener::bind(&path)?;
+        tokio::spawn(crate::api::server::serve(listener, api_tx, cancel.clone()));
+    } else {
+        drop(api_tx);
+    }
 
     // The first event is the attach; build the view before anything else.
     core.start(&mut events).await?;
@@ -292,8 +313,9 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
         None => None,
     };
     core.recover();
+    core.refresh_agents().await;
+    core.recover_chat();
 
-    let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -319,9 +341,11 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
             Some(msg) = core_rx.recv() => core.core_msg(CoreMsg::Outbox(msg)),
             Some(done) = done_rx.recv() => core.finished(done).await,
             Some(done) = exec_rx.recv() => core.exec_done(done).await,
+            Some(msg) = api_rx.recv() => core.api_msg(msg).await,
             _ = tick.tick() => core.tick().await,
         }
     }
+    cancel.cancel();
     core.shutdown(&mut done_rx).await;
     Ok(exit::OK)
 }
@@ -588,6 +612,15 @@ impl Core {
                 return;
             }
         };
+        let membership = changes.iter().any(|c| {
+            matches!(
+                c,
+                PaneChange::Info(_)
+                    | PaneChange::Added(_)
+                    | PaneChange::Removed(_)
+                    | PaneChange::Resynced
+            )
+        });
         for change in changes {
             match change {
                 PaneChange::Output(id) | PaneChange::Info(id) | PaneChange::Added(id) => {
@@ -618,6 +651,9 @@ impl Core {
                 }
             }
         }
+        if membership && self.chat.is_some() {
+            self.refresh_agents().await;
+        }
     }
 
     /// Looks at every pane that changed: state, turns, blocks, heuristics, deliveries.
@@ -637,7 +673,8 @@ impl Core {
 
     async fn look_at(&mut self, id: PaneId) {
         let is_controller = self.controller() == Some(id);
-        let watched = self.worker == Some(id) || is_controller;
+        let chat_agent = self.agent_of_pane(id);
+        let watched = self.worker == Some(id) || is_controller || chat_agent.is_some();
         let wants_look = self
             .looks
             .get(&id)
@@ -690,18 +727,22 @@ impl Core {
             }
             let mut requests = Vec::new();
             let mut responses = Vec::new();
+            let mut messages = Vec::new();
+            let is_worker = self.worker == Some(id);
             for b in fresh {
                 match (&b.kind, is_controller) {
-                    (BlockKind::Request, false) => {
+                    (BlockKind::Request, false) if is_worker => {
                         track.block_this_turn = true;
                         requests.push((RequestKind::Block, b.body));
                     }
                     (BlockKind::Response, true) => responses.push(b.body),
+                    (BlockKind::Message { to }, _) if chat_agent.is_some() => {
+                        messages.push((to.clone(), b.body));
+                    }
                     _ => debug!(pane = %id, kind = ?b.kind, "block ignored"),
                 }
             }
-            let turn_ended =
-                !is_controller && was == PaneState::Busy && look.state == PaneState::Idle;
+            let turn_ended = is_worker && was == PaneState::Busy && look.state == PaneState::Idle;
             if turn_ended && self.cfg.heuristic && !track.block_this_turn && !track.asked_this_turn
             {
                 if let Some(profile) = self.profiles.get(&profile_name) {
@@ -721,6 +762,12 @@ impl Core {
             }
             for body in responses {
                 self.controller_response(body);
+            }
+            if let Some(from) = &chat_agent {
+                for (to, body) in messages {
+                    self.agent_message(from, &to, &body);
+                }
+                self.agent_state(id, look.state);
             }
         }
         if let Some(line) = capped_event {
@@ -782,6 +829,7 @@ impl Core {
                 return;
             }
         }
+        self.record_request(&record, kind_word);
         if let Some(auto) = &mut self.auto {
             auto.routes.insert(
                 id.clone(),
@@ -897,6 +945,7 @@ impl Core {
             warn!(error = %e, %id, "the controller's answer was not written");
             return;
         }
+        self.answered_by.insert(id.to_string(), backend.to_string());
         let note = format!(
             "answered by: {backend}\nat: {}\n\n{text}\n",
             Utc::now().to_rfc3339()
@@ -954,6 +1003,7 @@ impl Core {
                 pane: controller,
                 text,
                 origin: Origin::ControllerPrompt { id },
+                urgent: false,
             });
         self.dirty.insert(controller);
     }
@@ -1009,6 +1059,7 @@ impl Core {
     }
 
     async fn tick(&mut self) {
+        self.expire_asks();
         // The watcher may have dropped events (a full queue, an inotify overflow): look at all.
         if self.watcher.as_ref().is_some_and(|w| w.take_missed()) {
             if let Some(mb) = &self.mailbox {
@@ -1116,6 +1167,31 @@ impl Core {
         };
         let parsed = blocks::parse_response(&extract_response(&response.raw));
         let text = parsed.instructions.trim().to_string();
+        if request.pane == chat_core::API_PANE {
+            // Asked through the API (an MCP tool call): the answer goes back to the caller,
+            // never into a pane.
+            let facts = Delivered {
+                at: Utc::now(),
+                pane: chat_core::API_PANE.to_string(),
+                outcome: format!("returned to {}'s API call", request.agent),
+                sent_text: text.clone(),
+            };
+            if let Err(e) = mb.archive(id, &response, &facts) {
+                warn!(error = %e, %id, "answered, but could not archive");
+            }
+            mb.remove_inbox_note(id);
+            let by = self
+                .answered_by
+                .remove(id)
+                .unwrap_or_else(|| "person".to_string());
+            self.printer.event(
+                "answered",
+                format!("{id} for {} (API): {}", request.agent, first_line(&text)),
+                json!({ "id": id, "agent": request.agent, "text": text }),
+            );
+            self.request_answered(id, &text, &by);
+            return;
+        }
         let pane = request
             .pane
             .parse::<PaneId>()
@@ -1141,6 +1217,7 @@ impl Core {
             pane,
             text: text.clone(),
             origin: Origin::Outbox { id: id.to_string() },
+            urgent: false,
         });
         self.responses.insert(id.to_string(), response);
         self.printer.event(
@@ -1153,16 +1230,20 @@ impl Core {
 
     /// Starts the next delivery for a pane when it is ready; shows the queue to the person.
     async fn pump_queue(&mut self, id: PaneId, look: Option<&Look>) {
+        let paused = self.is_paused_pane(id);
         let Some(queue) = self.queues.get_mut(&id) else {
             return;
         };
-        let ready = look.is_some_and(|l| {
-            l.state == PaneState::Idle
-                && l.prompt_input
-                    .as_deref()
-                    .is_none_or(|s| s.trim().is_empty())
-        });
-        if !queue.in_flight && ready {
+        let prompt_free = |l: &Look| {
+            l.prompt_input
+                .as_deref()
+                .is_none_or(|s| s.trim().is_empty())
+        };
+        let ready = look.is_some_and(|l| l.state == PaneState::Idle && prompt_free(l));
+        // An urgent message goes also into a busy agent (never into a menu).
+        let urgent_ready = queue.waiting.front().is_some_and(|d| d.urgent)
+            && look.is_some_and(|l| l.state == PaneState::Busy);
+        if !queue.in_flight && !paused && (ready || urgent_ready) {
             if let Some(d) = queue.waiting.pop_front() {
                 queue.in_flight = true;
                 queue.current = Some(d.origin.clone());
@@ -1184,7 +1265,15 @@ impl Core {
                     client: self.client.clone(),
                     looks: tx.subscribe(),
                 };
-                delivery::spawn_writer(view, d, self.inject.clone(), self.done_tx.clone());
+                let mut opts = self.inject.clone();
+                if d.urgent {
+                    opts.guard_busy = false;
+                }
+                if let Origin::Chat { id: did } = &d.origin {
+                    let did = did.clone();
+                    self.chat_delivery(&did, crate::store::DeliveryStatus::Delivering, None);
+                }
+                delivery::spawn_writer(view, d, opts, self.done_tx.clone());
             }
         }
         self.show_queue(id, look).await;
@@ -1240,6 +1329,16 @@ impl Core {
             q.current = None;
         }
         let origin = done.delivery.origin.clone();
+        if let Origin::Chat { id } = &origin {
+            use crate::store::DeliveryStatus as DS;
+            let (status, detail) = match &done.result {
+                Ok(Outcome::Delivered { .. }) | Ok(Outcome::Typed) => (DS::Delivered, None),
+                Ok(Outcome::Unconfirmed { reason }) => (DS::Unconfirmed, Some(reason.clone())),
+                Err(InjectError::Empty) => (DS::Failed, Some("nothing to type".to_string())),
+                Err(e) => (DS::Queued, Some(e.to_string())),
+            };
+            self.chat_delivery(id, status, detail.as_deref());
+        }
         match done.result {
             Ok(outcome) => self.delivered(done.delivery, outcome),
             Err(
@@ -1302,6 +1401,11 @@ impl Core {
                             warn!(error = %e, %id, "delivered, but could not archive");
                         }
                         mb.remove_inbox_note(&id);
+                        let by = self
+                            .answered_by
+                            .remove(&id)
+                            .unwrap_or_else(|| "person".to_string());
+                        self.request_answered(&id, &d.text, &by);
                     }
                 }
                 Outcome::Unconfirmed { reason } => {

@@ -1,0 +1,1224 @@
+//! End-to-end latency of the bridge in manual mode, next to a polling baseline, on a real tmux
+//! server on a private socket.
+//!
+//! - **Detection**: the end marker of a `<<CONTROLLER_REQUEST>>` block is printed in the worker
+//!   pane → `inbox/<id>.md` exists.
+//! - **Delivery**: `outbox/<id>.md` is written → the answer's text shows in the worker pane (and,
+//!   as a second figure, → the answer, a shell command, has run and printed its output).
+//!
+//! Each case (1 pane; 10 panes = the worker plus 9 panes printing a line every ~5 ms) runs two
+//! workers at the same time on one tmux server, under the same load: one watched by the
+//! `macs-bridge` daemon (release binary, `--mode manual`, `TARGET_PANE_TYPE_DELAY_MS=0`), one
+//! served by a baseline that works as peers do: every 500 ms one `tmux capture-pane -p` process,
+//! blocks found with `find_blocks`, the request filed with the crate's own
+//! `Mailbox::write_request` (same format and fsyncs as the daemon); every 500 ms a look at
+//! `outbox/`, the answer typed with a `tmux send-keys -l` process and an `Enter` one.
+//!
+//! How the moments are taken (one wall clock for all, in microseconds):
+//! - "printed": the worker is `bash --norc --noprofile` with `PS1='$ '`; the bench types
+//!   `ask N` into it, and the `ask` script reads `$EPOCHREALTIME` just before the one `printf`
+//!   that writes the whole block, and puts that time in the block's text.
+//! - "inbox file exists": an inotify watch (the `notify` crate) on both `inbox/` directories,
+//!   stamped when the event arrives; the same instrument for both sides. The daemon's own
+//!   `request` JSON line is compared with it as a check.
+//! - "outbox written": just before the `rename` of the bench's answer file into `outbox/`.
+//! - "on screen": the bench's own control-mode client (`macs_bridge::tmux::client::Client`, a
+//!   separate connection per session) stamps the `%output` in which the text is complete.
+//!
+//! The baseline's poll phase is made independent of the requests: before each request and each
+//! answer the bench moves the poller's next look to a random point of the next 500 ms (a free
+//! poller meets events at uniformly random points of its period; a bench whose steps follow the
+//! poller's own looks would not). Before each bridge answer the bench waits a random 0–100 ms, so
+//! that the daemon's 100 ms tick meets answers at random points too.
+//!
+//! Run: `cargo bench --bench latency` (optional argument: samples per case and side, default
+//! 200). Needs tmux ≥ 3.2 and bash ≥ 5.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Proc, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use macs_bridge::detect::blocks::{find_blocks, BlockKind, Limits};
+use macs_bridge::mailbox::{Mailbox, RequestKind, RequestRecord};
+use macs_bridge::tmux::client::{Client, ClientEvent, ClientOptions};
+use macs_bridge::tmux::command::{Command, KeyName, Target};
+use macs_bridge::tmux::control::Event;
+use macs_bridge::tmux::oneshot::{Socket, Tmux};
+use macs_bridge::tmux::PaneId;
+
+const BRIDGE: &str = env!("CARGO_BIN_EXE_macs-bridge");
+/// The baseline's poll period.
+const POLL: Duration = Duration::from_millis(500);
+/// Longest wait for any one step of a sample.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Samples run and thrown away before measuring, per side and case.
+const WARMUP: usize = 5;
+/// A side gives up after this many failed samples in a case.
+const MAX_FAILURES: usize = 10;
+
+/// Prints a request block; takes the time just before the single write that prints it.
+const ASK_SCRIPT: &str = r#"#!/bin/bash
+t=$EPOCHREALTIME
+printf '<<CONTROLLER_REQUEST>>\nbench request %s at %s: shall I go on?\n<<CONTROLLER_REQUEST_END>>\n' "$1" "$t"
+"#;
+
+/// A pane printing a line every ~5 ms (`read -t` on a pipe nobody writes: no process per line).
+const STREAM_SCRIPT: &str = r#"#!/bin/bash
+exec 3<> <(:)
+i=0
+while :; do
+  i=$((i+1))
+  printf 'stream %s line %07d: lorem ipsum dolor sit amet, consectetur adipiscing elit\n' "$1" "$i"
+  read -t 0.005 -u 3
+done
+"#;
+
+static NEXT_N: AtomicU64 = AtomicU64::new(100_000);
+static ABORT: AtomicBool = AtomicBool::new(false);
+/// What must be stopped if the bench is interrupted: tmux servers and processes.
+static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
+/// The bench's own control clients (detached first: a control client whose reader is gone
+/// can keep an exiting tmux server alive).
+static OBSERVERS: Mutex<Vec<Client>> = Mutex::new(Vec::new());
+
+#[derive(Clone, PartialEq, Eq)]
+enum Live {
+    Server(ServerId),
+    Process(u32),
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct ServerId {
+    name: String,
+    pid: i32,
+    socket: PathBuf,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// `$EPOCHREALTIME` (`1795219616.752341`, with the locale's decimal mark) in microseconds.
+fn parse_epoch(s: &str) -> Option<i64> {
+    let (secs, frac) = s.split_once(['.', ','])?;
+    let frac = format!("{frac:0<6}");
+    Some(secs.parse::<i64>().ok()? * 1_000_000 + frac.get(..6)?.parse::<i64>().ok()?)
+}
+
+/// A small xorshift generator: random phases without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn new(salt: u64) -> Rng {
+        Rng((now_us() as u64 ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1)
+    }
+
+    fn below(&mut self, max: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        Duration::from_micros(self.0 % (max.as_micros() as u64).max(1))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clean-up guards
+
+/// A private tmux server (`tmux -L NAME`); killed on drop.
+struct Server {
+    name: String,
+    id: Option<ServerId>,
+}
+
+impl Server {
+    fn start(name: String, session: &str, command: &str) -> Server {
+        let mut server = Server { name, id: None };
+        server.ok(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            command,
+        ]);
+        let info = server.ok(&["display-message", "-p", "#{pid} #{socket_path}"]);
+        let (pid, socket) = info.trim().split_once(' ').expect("pid and socket");
+        let id = ServerId {
+            name: server.name.clone(),
+            pid: pid.parse().expect("the server's pid"),
+            socket: PathBuf::from(socket),
+        };
+        lock(&LIVE).push(Live::Server(id.clone()));
+        server.id = Some(id);
+        server
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = Proc::new("tmux")
+            .arg("-L")
+            .arg(&self.name)
+            .args(args)
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn pane_id(&self, target: &str) -> PaneId {
+        let id = self.ok(&["display-message", "-p", "-t", target, "#{pane_id}"]);
+        id.trim().parse().expect("a pane id")
+    }
+
+    fn tmux(&self) -> Tmux {
+        Tmux::new(Socket::Name(self.name.clone()))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        match self.id.take() {
+            Some(id) => {
+                stop_server(&id);
+                lock(&LIVE).retain(|l| *l != Live::Server(id.clone()));
+            }
+            None => {
+                let _ = Proc::new("tmux")
+                    .args(["-L", &self.name, "kill-server"])
+                    .status();
+            }
+        }
+    }
+}
+
+/// `kill-server`; SIGKILL if it has not gone within 2 s; the socket file removed.
+fn stop_server(id: &ServerId) {
+    let _ = Proc::new("tmux")
+        .args(["-L", &id.name, "kill-server"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !wait_gone(id.pid, Duration::from_secs(2)) {
+        unsafe { libc::kill(id.pid, libc::SIGKILL) };
+    }
+    let _ = fs::remove_file(&id.socket);
+}
+
+/// Whether a process has exited (no longer there, or a zombie).
+fn gone(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat.get(i + 2..i + 3))
+            .is_none_or(|state| state == "Z"),
+        Err(_) => true,
+    }
+}
+
+fn wait_gone(pid: i32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while !gone(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// A child process; killed on drop.
+struct Process {
+    child: Child,
+}
+
+impl Process {
+    fn new(child: Child) -> Process {
+        lock(&LIVE).push(Live::Process(child.id()));
+        Process { child }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let pid = self.child.id();
+        // A clean stop first (SIGTERM), then a kill if it lingers.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        lock(&LIVE).retain(|l| *l != Live::Process(pid));
+    }
+}
+
+/// On Ctrl-C or SIGTERM: kill what is alive, then exit (no destructor runs then).
+fn on_signal_clean_up(rt: &tokio::runtime::Runtime) {
+    rt.spawn(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        for client in lock(&OBSERVERS).drain(..) {
+            client.shutdown();
+        }
+        let live: Vec<Live> = lock(&LIVE).drain(..).collect();
+        for l in &live {
+            if let Live::Process(pid) = l {
+                let pid = *pid as i32;
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+                if !wait_gone(pid, Duration::from_secs(2)) {
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        for l in &live {
+            if let Live::Server(id) = l {
+                stop_server(id);
+            }
+        }
+        eprintln!("interrupted: the daemon and the tmux servers are stopped");
+        std::process::exit(130);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watching a pane's output on our own control connection
+
+/// A control-mode client of one session that stamps the `%output` of one pane in which a
+/// waited-for text becomes complete.
+struct Observer {
+    client: Client,
+    pane: PaneId,
+    watch: Arc<Mutex<Watch>>,
+    rt: tokio::runtime::Handle,
+}
+
+#[derive(Default)]
+struct Watch {
+    /// Offset in the pane's output of `buf[0]`.
+    start: usize,
+    buf: Vec<u8>,
+    waiters: Vec<Waiter>,
+}
+
+struct Waiter {
+    /// Only output from this offset on counts.
+    from: usize,
+    /// These texts, in this order.
+    parts: Vec<Vec<u8>>,
+    tx: mpsc::Sender<i64>,
+}
+
+impl Watch {
+    fn feed(&mut self, data: &[u8], at: i64) {
+        self.buf.extend_from_slice(data);
+        let (start, buf) = (self.start, &self.buf);
+        self.waiters.retain(|w| {
+            let from = w.from.saturating_sub(start).min(buf.len());
+            if in_order(&buf[from..], &w.parts) {
+                let _ = w.tx.send(at);
+                false
+            } else {
+                true
+            }
+        });
+        if self.buf.len() > 1 << 20 {
+            let cut = self.buf.len() - (1 << 16);
+            self.buf.drain(..cut);
+            self.start += cut;
+        }
+    }
+}
+
+fn in_order(mut hay: &[u8], parts: &[Vec<u8>]) -> bool {
+    for p in parts {
+        match hay.windows(p.len()).position(|w| w == p.as_slice()) {
+            Some(i) => hay = &hay[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+impl Observer {
+    fn start(rt: &tokio::runtime::Runtime, tmux: Tmux, session: &str, pane: PaneId) -> Observer {
+        let (client, mut events) = rt
+            .block_on(Client::connect(ClientOptions::new(tmux, session)))
+            .expect("attach the observer");
+        lock(&OBSERVERS).push(client.clone());
+        let watch = Arc::new(Mutex::new(Watch::default()));
+        let w = watch.clone();
+        rt.spawn(async move {
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    ClientEvent::Tmux(Event::Output { pane: p, data })
+                    | ClientEvent::Tmux(Event::ExtendedOutput { pane: p, data, .. })
+                        if p == pane =>
+                    {
+                        let at = now_us();
+                        lock(&w).feed(&data, at);
+                    }
+                    ClientEvent::Closed => break,
+                    _ => {}
+                }
+            }
+        });
+        Observer {
+            client,
+            pane,
+            watch,
+            rt: rt.handle().clone(),
+        }
+    }
+
+    /// From now on, waits for `parts` to show in this order; sends the time of the `%output`
+    /// that completed them.
+    fn expect(&self, parts: &[&str]) -> mpsc::Receiver<i64> {
+        let (tx, rx) = mpsc::channel();
+        let mut w = lock(&self.watch);
+        let from = w.start + w.buf.len();
+        w.waiters.push(Waiter {
+            from,
+            parts: parts.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            tx,
+        });
+        rx
+    }
+
+    /// Types `text` into the pane and presses Enter (as a person would, from our connection).
+    fn type_line(&self, text: &str) -> Result<(), String> {
+        let target = Target::Pane(self.pane);
+        let enter = KeyName::parse("Enter").map_err(|e| e.to_string())?;
+        self.rt
+            .block_on(async {
+                self.client
+                    .run(&Command::send_keys_literal(&target, text))
+                    .await?;
+                self.client
+                    .run(&Command::send_keys(&target, &[enter]))
+                    .await
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.client.shutdown();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbox files, for both sides
+
+/// A request file that appeared in an inbox.
+struct Filed {
+    n: u64,
+    id: String,
+    printed_us: i64,
+    seen_us: i64,
+}
+
+/// Watches both inboxes with inotify; each new `<id>.md` is stamped, read and sent to its side.
+fn watch_inboxes(routes: Vec<(PathBuf, mpsc::Sender<Filed>)>) -> notify::RecommendedWatcher {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let dirs: Vec<PathBuf> = routes.iter().map(|(d, _)| d.clone()).collect();
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let at = now_us();
+        let Ok(ev) = res else { return };
+        if matches!(ev.kind, EventKind::Remove(_) | EventKind::Access(_)) {
+            return;
+        }
+        for path in ev.paths {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if name.starts_with('.') || !name.ends_with(".md") || seen.contains(&path) {
+                continue;
+            }
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            let Some((n, printed_us)) = parse_request(&text) else {
+                continue;
+            };
+            seen.insert(path.clone());
+            let id = name.trim_end_matches(".md").to_string();
+            if let Some((_, tx)) = routes.iter().find(|(d, _)| path.parent() == Some(d)) {
+                let _ = tx.send(Filed {
+                    n,
+                    id,
+                    printed_us,
+                    seen_us: at,
+                });
+            }
+        }
+    })
+    .expect("an inotify watcher");
+    for d in dirs {
+        watcher
+            .watch(&d, RecursiveMode::NonRecursive)
+            .expect("watch an inbox");
+    }
+    watcher
+}
+
+/// `bench request N at T` in a request's text.
+fn parse_request(text: &str) -> Option<(u64, i64)> {
+    let rest = &text[text.find("bench request ")? + "bench request ".len()..];
+    let mut words = rest.split_whitespace();
+    let n = words.next()?.parse().ok()?;
+    (words.next()? == "at").then_some(())?;
+    let t = words.next()?.trim_end_matches(':');
+    Some((n, parse_epoch(t)?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The polling baseline
+
+/// When a poller looks next; the bench moves it to a random point before each event.
+struct Phase {
+    next: Mutex<Instant>,
+    cv: Condvar,
+}
+
+impl Phase {
+    fn new() -> Phase {
+        Phase {
+            next: Mutex::new(Instant::now() + POLL),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn rephase(&self, within: Duration) {
+        *lock(&self.next) = Instant::now() + within;
+        self.cv.notify_all();
+    }
+
+    /// Sleeps until the next look (false: stop); then schedules the one after, every POLL.
+    fn wait(&self, stop: &AtomicBool) -> bool {
+        let mut next = lock(&self.next);
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= *next {
+                *next += POLL;
+                if *next <= now {
+                    *next = now + POLL;
+                }
+                return true;
+            }
+            let wait = *next - now;
+            next = self
+                .cv
+                .wait_timeout(next, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+struct Peer {
+    capture: Phase,
+    outbox: Phase,
+    stop: AtomicBool,
+    /// How long each `capture-pane` process took, and each `write_request` (ms).
+    looks: Mutex<Vec<f64>>,
+    writes: Mutex<Vec<f64>>,
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Every POLL: `tmux capture-pane -p` of the worker, find blocks, file new requests.
+fn peer_capture(peer: &Peer, socket: &str, pane: PaneId, mailbox: &Mailbox) {
+    let pane_s = pane.to_string();
+    let mut filed: HashSet<String> = HashSet::new();
+    while peer.capture.wait(&peer.stop) {
+        let t = Instant::now();
+        let Ok(out) = Proc::new("tmux")
+            .args(["-L", socket, "capture-pane", "-p", "-t", &pane_s])
+            .output()
+        else {
+            continue;
+        };
+        lock(&peer.looks).push(ms_since(t));
+        let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        for b in find_blocks(&lines, &Limits::default()).blocks {
+            if b.kind != BlockKind::Request || !filed.insert(b.body.clone()) {
+                continue;
+            }
+            let now = chrono::Utc::now();
+            let record = RequestRecord {
+                id: Mailbox::new_id(now),
+                session: "base".into(),
+                pane: pane_s.clone(),
+                agent: "worker".into(),
+                kind: RequestKind::Block,
+                detected_at: now,
+                text: b.body,
+            };
+            let t = Instant::now();
+            if let Err(e) = mailbox.write_request(&record) {
+                eprintln!("baseline: cannot file a request: {e}");
+            }
+            lock(&peer.writes).push(ms_since(t));
+        }
+    }
+}
+
+/// Every POLL: look in `outbox/`; type each answer with `send-keys -l`, then `Enter`.
+fn peer_outbox(peer: &Peer, socket: &str, pane: PaneId, state: &Path) {
+    let pane_s = pane.to_string();
+    let outbox = state.join("outbox");
+    let archive = state.join("archive");
+    while peer.outbox.wait(&peer.stop) {
+        let Ok(entries) = fs::read_dir(&outbox) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !name.ends_with(".md") {
+                continue;
+            }
+            let Ok(text) = fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            let text = text.trim_end();
+            let _ = Proc::new("tmux")
+                .args(["-L", socket, "send-keys", "-t", &pane_s, "-l", "--", text])
+                .status();
+            let _ = Proc::new("tmux")
+                .args(["-L", socket, "send-keys", "-t", &pane_s, "Enter"])
+                .status();
+            let _ = fs::rename(entry.path(), archive.join(&name));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One side's samples
+
+#[derive(Default)]
+struct Samples {
+    /// End marker printed → inbox file.
+    detect: Vec<f64>,
+    /// End marker printed → seen in `%output` by the bench (tmux's own share).
+    hop: Vec<f64>,
+    /// Outbox file → answer text in the pane.
+    typed: Vec<f64>,
+    /// Outbox file → the answer (a shell command) has run.
+    ran: Vec<f64>,
+    /// (request id, inbox event time), for the cross-check with the daemon's JSON lines.
+    filed: Vec<(String, i64)>,
+    failures: Vec<String>,
+}
+
+struct Side<'a> {
+    obs: &'a Observer,
+    filed: mpsc::Receiver<Filed>,
+    outbox: PathBuf,
+    /// The baseline's pollers; None for the bridge.
+    peer: Option<&'a Peer>,
+    rng: Rng,
+}
+
+struct One {
+    detect: i64,
+    hop: i64,
+    typed: i64,
+    ran: i64,
+    id: String,
+    seen: i64,
+}
+
+fn recv(rx: &mpsc::Receiver<i64>, what: &str) -> Result<i64, String> {
+    rx.recv_timeout(STEP_TIMEOUT)
+        .map_err(|_| format!("timed out waiting for {what}"))
+}
+
+impl Side<'_> {
+    fn run(&mut self, samples: usize) -> Samples {
+        let mut out = Samples::default();
+        let mut done = 0;
+        let mut k = 0;
+        while done < samples && !ABORT.load(Ordering::SeqCst) {
+            let n = NEXT_N.fetch_add(1, Ordering::SeqCst);
+            match self.one(n) {
+                Ok(s) if k >= WARMUP => {
+                    out.detect.push(s.detect as f64 / 1000.0);
+                    out.hop.push(s.hop as f64 / 1000.0);
+                    out.typed.push(s.typed as f64 / 1000.0);
+                    out.ran.push(s.ran as f64 / 1000.0);
+                    out.filed.push((s.id, s.seen));
+                    done += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    out.failures.push(format!("request {n}: {e}"));
+                    if out.failures.len() >= MAX_FAILURES {
+                        break;
+                    }
+                }
+            }
+            k += 1;
+        }
+        out
+    }
+
+    fn one(&mut self, n: u64) -> Result<One, String> {
+        // The request.
+        let end = self.obs.expect(&["<<CONTROLLER_REQUEST_END>>"]);
+        let prompt = self.obs.expect(&["<<CONTROLLER_REQUEST_END>>", "$ "]);
+        if let Some(p) = self.peer {
+            p.capture.rephase(self.rng.below(POLL));
+        }
+        self.obs.type_line(&format!("ask {n}"))?;
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        let filed = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.filed.recv_timeout(left) {
+                Ok(f) if f.n == n => break f,
+                Ok(_) => continue, // a late file of an earlier, failed sample
+                Err(_) => return Err("timed out waiting for the inbox file".into()),
+            }
+        };
+        let seen = recv(&end, "the end marker on screen")?;
+        recv(&prompt, "the prompt after the request")?;
+
+        // The answer: a shell command whose output marks that it ran.
+        if self.peer.is_none() {
+            std::thread::sleep(self.rng.below(Duration::from_millis(100)));
+        }
+        let answer = format!("echo ack-$(({n}+1))");
+        let output = format!("ack-{}\r\n", n + 1);
+        let typed = self.obs.expect(&[&answer]);
+        let ran = self.obs.expect(&[&output]);
+        let back = self.obs.expect(&[&output, "$ "]);
+        if let Some(p) = self.peer {
+            p.outbox.rephase(self.rng.below(POLL));
+        }
+        let tmp = self.outbox.join(format!(".{}.md.swp", filed.id));
+        fs::write(&tmp, format!("{answer}\n")).map_err(|e| e.to_string())?;
+        let written = now_us();
+        fs::rename(&tmp, self.outbox.join(format!("{}.md", filed.id)))
+            .map_err(|e| e.to_string())?;
+        let typed = recv(&typed, "the answer on screen")?;
+        let ran = recv(&ran, "the answer's output")?;
+        recv(&back, "the prompt after the answer")?;
+        Ok(One {
+            detect: filed.seen_us - filed.printed_us,
+            hop: seen - filed.printed_us,
+            typed: typed - written,
+            ran: ran - written,
+            id: filed.id,
+            seen: filed.seen_us,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A case: one tmux server, the daemon, the baseline, and both sides run at once
+
+struct CaseResult {
+    panes: usize,
+    bridge: Samples,
+    baseline: Samples,
+    /// Daemon `request` line minus inotify time, per bridge sample (ms).
+    event_lag: Vec<f64>,
+    /// How many `delivered` lines the daemon printed, and any other outcome lines.
+    delivered: usize,
+    other_outcomes: Vec<String>,
+    status: String,
+    /// CPU used while both sides ran, in % of one core: the daemon, the tmux server.
+    cpu: (f64, f64),
+    /// The baseline's `capture-pane` processes and `write_request` calls (ms).
+    looks: Vec<f64>,
+    writes: Vec<f64>,
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the `(comm)` field: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 2..)?
+        .split_whitespace()
+        .collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| ticks as f64 / hz as f64)
+}
+
+fn bridge_status(server: &Server, session: &str, pane: PaneId) -> (bool, String) {
+    let out = Proc::new(BRIDGE)
+        .args([
+            "-L",
+            &server.name,
+            "--session",
+            session,
+            "status",
+            "--target",
+        ])
+        .arg(pane.to_string())
+        .env_remove("TMUX_SOCKET")
+        .env_remove("MACS_SESSION")
+        .output()
+        .expect("run macs-bridge status");
+    (
+        out.status.code() == Some(0),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+fn wait_idle(server: &Server, session: &str, pane: PaneId) -> String {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let (idle, line) = bridge_status(server, session, pane);
+        if idle {
+            return line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker in {session} never turned idle: {line}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A side's run for a thread; a panic stops the other side too.
+fn drive(samples: usize, mut side: Side<'_>) -> impl FnOnce() -> Samples + Send + '_ {
+    move || {
+        std::panic::catch_unwind(AssertUnwindSafe(|| side.run(samples))).unwrap_or_else(|p| {
+            ABORT.store(true, Ordering::SeqCst);
+            std::panic::resume_unwind(p)
+        })
+    }
+}
+
+fn run_case(rt: &tokio::runtime::Runtime, panes: usize, samples: usize) -> CaseResult {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).expect("mkdir");
+    for (name, text) in [("ask", ASK_SCRIPT), ("stream", STREAM_SCRIPT)] {
+        let path = bin.join(name);
+        fs::write(&path, text).expect("write a script");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let worker = format!(
+        "env PS1='$ ' HISTFILE= LC_ALL=C PATH='{}':\"$PATH\" bash --norc --noprofile",
+        bin.display()
+    );
+    let name = format!("macs-bench-{}-{panes}", std::process::id());
+    let server = Server::start(name, "macs", &worker);
+    server.ok(&[
+        "new-session",
+        "-d",
+        "-s",
+        "base",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &worker,
+    ]);
+    for i in 1..panes {
+        let cmd = format!(
+            "bash --norc --noprofile '{}' {i}",
+            bin.join("stream").display()
+        );
+        server.ok(&["new-window", "-d", "-t", "=macs:", &cmd]);
+    }
+    let bridge_pane = server.pane_id("=macs:0.0");
+    let base_pane = server.pane_id("=base:0.0");
+    let status = wait_idle(&server, "macs", bridge_pane);
+    wait_idle(&server, "base", base_pane);
+
+    // The daemon.
+    let bridge_state = dir.path().join("bridge");
+    let stderr = fs::File::create(dir.path().join("daemon.log")).expect("log file");
+    let child = Proc::new(BRIDGE)
+        .args([
+            "-L",
+            &server.name,
+            "--session",
+            "macs",
+            "--mode",
+            "manual",
+            "--json",
+        ])
+        .args([
+            "--no-heuristic",
+            "--target",
+            &bridge_pane.to_string(),
+            "--state-dir",
+        ])
+        .arg(&bridge_state)
+        .env_remove("TMUX_SOCKET")
+        .env_remove("TARGET_PANE_LABEL")
+        .env_remove("MACS_SESSION")
+        .env("TARGET_PANE_TYPE_DELAY_MS", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start the daemon");
+    let mut daemon = Process::new(child);
+    let events: Arc<Mutex<Vec<(serde_json::Value, i64)>>> = Arc::default();
+    let (started_tx, started_rx) = mpsc::channel();
+    {
+        let out = daemon.child.stdout.take().expect("stdout");
+        let events = events.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let at = now_us();
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v["event"] == "started" {
+                        let _ = started_tx.send(());
+                    }
+                    lock(&events).push((v, at));
+                }
+            }
+        });
+    }
+    if started_rx.recv_timeout(STEP_TIMEOUT).is_err() {
+        let log = fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+        panic!("the daemon did not start:\n{log}");
+    }
+
+    // The baseline.
+    let base_state = dir.path().join("baseline");
+    let mailbox = Mailbox::open(&base_state).expect("the baseline's mailbox");
+    let peer = Peer {
+        capture: Phase::new(),
+        outbox: Phase::new(),
+        stop: AtomicBool::new(false),
+        looks: Mutex::default(),
+        writes: Mutex::default(),
+    };
+
+    let (bridge_tx, bridge_rx) = mpsc::channel();
+    let (base_tx, base_rx) = mpsc::channel();
+    let _watcher = watch_inboxes(vec![
+        (bridge_state.join("inbox"), bridge_tx),
+        (base_state.join("inbox"), base_tx),
+    ]);
+    let bridge_obs = Observer::start(rt, server.tmux(), "macs", bridge_pane);
+    let base_obs = Observer::start(rt, server.tmux(), "base", base_pane);
+    let tmux_pid: u32 = server
+        .ok(&["display-message", "-p", "#{pid}"])
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let daemon_pid = daemon.child.id();
+    let cpu_before = (
+        cpu_seconds(daemon_pid),
+        cpu_seconds(tmux_pid),
+        Instant::now(),
+    );
+
+    let (bridge, baseline) = std::thread::scope(|s| {
+        let peer = &peer;
+        let socket = server.name.as_str();
+        let (mailbox, base_state) = (&mailbox, &base_state);
+        let capture = s.spawn(move || peer_capture(peer, socket, base_pane, mailbox));
+        let outbox = s.spawn(move || peer_outbox(peer, socket, base_pane, base_state));
+        let b = s.spawn(drive(
+            samples,
+            Side {
+                obs: &bridge_obs,
+                filed: bridge_rx,
+                outbox: bridge_state.join("outbox"),
+                peer: None,
+                rng: Rng::new(1),
+            },
+        ));
+        let p = s.spawn(drive(
+            samples,
+            Side {
+                obs: &base_obs,
+                filed: base_rx,
+                outbox: base_state.join("outbox"),
+                peer: Some(peer),
+                rng: Rng::new(2),
+            },
+        ));
+        let results = (b.join(), p.join());
+        peer.stop.store(true, Ordering::SeqCst);
+        peer.capture.cv.notify_all();
+        peer.outbox.cv.notify_all();
+        let _ = (capture.join(), outbox.join());
+        match results {
+            (Ok(b), Ok(p)) => (b, p),
+            (Err(e), _) | (_, Err(e)) => std::panic::resume_unwind(e),
+        }
+    });
+    let wall = cpu_before.2.elapsed().as_secs_f64();
+    let share = |before: Option<f64>, pid: u32| match (before, cpu_seconds(pid)) {
+        (Some(b), Some(a)) => (a - b) / wall * 100.0,
+        _ => f64::NAN,
+    };
+    let cpu = (
+        share(cpu_before.0, daemon_pid),
+        share(cpu_before.1, tmux_pid),
+    );
+    let (idle_after, status_after) = bridge_status(&server, "macs", bridge_pane);
+    if !idle_after {
+        eprintln!("note: after the run the worker reads as: {status_after}");
+    }
+    drop(daemon);
+
+    let events = lock(&events);
+    let request_at: HashMap<&str, i64> = events
+        .iter()
+        .filter(|(v, _)| v["event"] == "request")
+        .filter_map(|(v, at)| Some((v["id"].as_str()?, *at)))
+        .collect();
+    let event_lag = bridge
+        .filed
+        .iter()
+        .filter_map(|(id, seen)| Some((request_at.get(id.as_str())? - seen) as f64 / 1000.0))
+        .collect();
+    let delivered = events
+        .iter()
+        .filter(|(v, _)| v["event"] == "delivered")
+        .count();
+    let other_outcomes = events
+        .iter()
+        .filter(|(v, _)| {
+            matches!(
+                v["event"].as_str(),
+                Some("unconfirmed" | "error" | "capped")
+            )
+        })
+        .map(|(v, _)| v.to_string())
+        .collect();
+    let looks = std::mem::take(&mut *lock(&peer.looks));
+    let writes = std::mem::take(&mut *lock(&peer.writes));
+    CaseResult {
+        panes,
+        bridge,
+        baseline,
+        event_lag,
+        delivered,
+        other_outcomes,
+        status,
+        cpu,
+        looks,
+        writes,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures
+
+/// The p-th percentile, nearest rank.
+fn pct(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
+    s[rank.clamp(1, s.len()) - 1]
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let tmux = Proc::new("tmux")
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!("{cores} cores ({cpu}), {tmux}")
+}
+
+fn print_table(results: &[CaseResult]) {
+    println!();
+    println!(
+        "| panes | latency (ms) | n | bridge p50 | bridge p99 | baseline p50 | baseline p99 | p50 ratio | p99 ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for r in results {
+        let rows: [(&str, &[f64], &[f64]); 3] = [
+            (
+                "detection: end marker printed → inbox file",
+                &r.bridge.detect,
+                &r.baseline.detect,
+            ),
+            (
+                "delivery: outbox file → text on screen",
+                &r.bridge.typed,
+                &r.baseline.typed,
+            ),
+            (
+                "delivery: outbox file → command ran",
+                &r.bridge.ran,
+                &r.baseline.ran,
+            ),
+        ];
+        for (what, b, p) in rows {
+            let n = if b.len() == p.len() {
+                b.len().to_string()
+            } else {
+                format!("{}/{}", b.len(), p.len())
+            };
+            let (b50, b99, p50, p99) = (pct(b, 50.0), pct(b, 99.0), pct(p, 50.0), pct(p, 99.0));
+            println!(
+                "| {} | {what} | {n} | {b50:.1} | {b99:.1} | {p50:.1} | {p99:.1} | {:.1}× | {:.1}× |",
+                r.panes,
+                p50 / b50,
+                p99 / b99
+            );
+        }
+    }
+    println!();
+    for r in results {
+        println!(
+            "{} pane(s): tmux's share (end marker printed → seen in %output by the bench): \
+             p50 {:.2} / p99 {:.2} ms (bridge side), p50 {:.2} / p99 {:.2} ms (baseline side)",
+            r.panes,
+            pct(&r.bridge.hop, 50.0),
+            pct(&r.bridge.hop, 99.0),
+            pct(&r.baseline.hop, 50.0),
+            pct(&r.baseline.hop, 99.0),
+        );
+        println!(
+            "  daemon's `request` line after the inotify event: p50 {:.2} / p99 {:.2} ms ({} of {} matched); \
+             `delivered` lines: {}; other outcomes: {}",
+            pct(&r.event_lag, 50.0),
+            pct(&r.event_lag, 99.0),
+            r.event_lag.len(),
+            r.bridge.filed.len(),
+            r.delivered,
+            if r.other_outcomes.is_empty() {
+                "none".to_string()
+            } else {
+                r.other_outcomes.join("; ")
+            }
+        );
+        println!("  worker before the run: {}", r.status);
+        println!(
+            "  CPU while both sides ran: daemon {:.1} %, tmux server {:.1} % of one core",
+            r.cpu.0, r.cpu.1
+        );
+        println!(
+            "  baseline's costs: a capture-pane process p50 {:.2} / p99 {:.2} ms ({} looks); \
+             Mailbox::write_request (as the daemon's, with its fsyncs) p50 {:.2} / p99 {:.2} ms",
+            pct(&r.looks, 50.0),
+            pct(&r.looks, 99.0),
+            r.looks.len(),
+            pct(&r.writes, 50.0),
+            pct(&r.writes, 99.0),
+        );
+        for (side, s) in [("bridge", &r.bridge), ("baseline", &r.baseline)] {
+            if !s.failures.is_empty() {
+                println!("  {side}: {} failed sample(s):", s.failures.len());
+                for f in &s.failures {
+                    println!("    {f}");
+                }
+            }
+            let max = |v: &[f64]| v.iter().copied().fold(f64::NAN, f64::max);
+            println!(
+                "  {side}: max detection {:.1} ms, max delivery {:.1} ms",
+                max(&s.detect),
+                max(&s.typed)
+            );
+        }
+    }
+}
+
+fn main() {
+    let samples: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(200);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let probe = Tmux::new(Socket::Name(format!(
+        "macs-bench-probe-{}",
+        std::process::id()
+    )));
+    match rt.block_on(probe.check_version()) {
+        Ok(v) if !v.is_too_old() => {}
+        Ok(v) => {
+            println!("skipped: {} is older than 3.2", v.text);
+            return;
+        }
+        Err(e) => {
+            println!("skipped: no usable tmux ({e})");
+            return;
+        }
+    }
+    on_signal_clean_up(&rt);
+    println!("machine: {}", machine());
+    println!(
+        "{samples} requests per case and side (after {WARMUP} warm-up ones); bridge: {BRIDGE}"
+    );
+    let started = Instant::now();
+    let mut results = Vec::new();
+    for panes in [1, 10] {
+        let t = Instant::now();
+        let r = run_case(&rt, panes, samples);
+        println!(
+            "case {panes} pane(s): {} bridge and {} baseline samples in {:.0} s",
+            r.bridge.detect.len(),
+            r.baseline.detect.len(),
+            t.elapsed().as_secs_f64()
+        );
+        results.push(r);
+    }
+    print_table(&results);
+    println!("\ntotal {:.0} s", started.elapsed().as_secs_f64());
+}

@@ -685,6 +685,15 @@ impl Side<'_> {
             let n = NEXT_N.fetch_add(1, Ordering::SeqCst);
             match self.one(n) {
                 Ok(s) if k >= WARMUP => {
+                    if self.peer.is_none() && (s.typed > 420_000 || s.detect > 30_000) {
+                        eprintln!(
+                            "OUTLIER n={n} k={k} id={} detect={} typed={} at={}",
+                            s.id,
+                            s.detect,
+                            s.typed,
+                            chrono::Utc::now()
+                        );
+                    }
                     out.detect.push(s.detect as f64 / 1000.0);
                     out.hop.push(s.hop as f64 / 1000.0);
                     out.typed.push(s.typed as f64 / 1000.0);
@@ -897,6 +906,7 @@ fn run_case(rt: &tokio::runtime::Runtime, panes: usize, samples: usize) -> CaseR
         .env_remove("TARGET_PANE_LABEL")
         .env_remove("MACS_SESSION")
         .env("TARGET_PANE_TYPE_DELAY_MS", "0")
+        .env("MACS_BRIDGE_LOG", "macs_bridge=debug")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -972,16 +982,7 @@ fn run_case(rt: &tokio::runtime::Runtime, panes: usize, samples: usize) -> CaseR
                 rng: Rng::new(1),
             },
         ));
-        let p = s.spawn(drive(
-            samples,
-            Side {
-                obs: &base_obs,
-                filed: base_rx,
-                outbox: base_state.join("outbox"),
-                peer: Some(peer),
-                rng: Rng::new(2),
-            },
-        ));
+        let p = s.spawn(Samples::default);
         let results = (b.join(), p.join());
         peer.stop.store(true, Ordering::SeqCst);
         peer.capture.cv.notify_all();
@@ -1006,6 +1007,10 @@ fn run_case(rt: &tokio::runtime::Runtime, panes: usize, samples: usize) -> CaseR
         eprintln!("note: after the run the worker reads as: {status_after}");
     }
     drop(daemon);
+    let _ = fs::copy(
+        dir.path().join("daemon.log"),
+        format!("/tmp/lat-daemon-{panes}.log"),
+    );
 
     let events = lock(&events);
     let request_at: HashMap<&str, i64> = events
@@ -1208,7 +1213,7 @@ fn main() {
     );
     let started = Instant::now();
     let mut results = Vec::new();
-    for panes in [1, 10] {
+    for panes in [1] {
         let t = Instant::now();
         let r = run_case(&rt, panes, samples);
         println!(

@@ -401,3 +401,46 @@ fn the_chat_layout_puts_the_chat_above_the_agents() {
     // No prompts in the chat layout (yet).
     assert!(!text(&out).contains("prompt"), "{}", text(&out));
 }
+
+#[test]
+fn up_prints_or_writes_each_agents_mcp_configuration() {
+    let server = TmuxServer::reserve();
+    let script = "on-input\nbusy 200ms\nend\n";
+    let out = up(&server, script, script, &["--no-daemon"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let printed = text(&out);
+    for want in [
+        "## worker",
+        "## controller",
+        "mcpServers",
+        "[mcp_servers.macs]",
+        "\"--as\"",
+    ] {
+        assert!(printed.contains(want), "{want}: {printed}");
+    }
+    let dir = state_dir(&server).join("mcp");
+    let out = up(
+        &server,
+        script,
+        script,
+        &["--no-daemon", "--mcp-dir", &dir.display().to_string()],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let claude = std::fs::read_to_string(dir.join("worker").join(".mcp.json")).expect(".mcp.json");
+    let v: serde_json::Value = serde_json::from_str(&claude).expect("json");
+    let args = v["mcpServers"]["macs"]["args"].as_array().expect("args");
+    assert!(args.iter().any(|a| a == "worker"), "{claude}");
+    let codex = std::fs::read_to_string(dir.join("controller").join("codex-config.toml"))
+        .expect("codex config");
+    assert!(
+        codex.contains("[mcp_servers.macs]") && codex.contains("controller"),
+        "{codex}"
+    );
+    let gemini =
+        std::fs::read_to_string(dir.join("worker").join("gemini-settings.json")).expect("gemini");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&gemini).is_ok(),
+        "{gemini}"
+    );
+    down(&server, &["--kill"]);
+}

@@ -118,6 +118,10 @@ pub struct UpArgs {
     /// Seconds the agents get to reach their prompt.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub ready_timeout: u64,
+    /// Write each agent's MCP configuration (Claude Code, Codex, Gemini CLI) into
+    /// DIR/<agent>/ instead of printing it.
+    #[arg(long, value_name = "DIR")]
+    pub mcp_dir: Option<PathBuf>,
 }
 
 /// The flags of `down`.
@@ -343,9 +347,61 @@ pub async fn up(global: &Global, a: UpArgs) -> Result<u8, Failure> {
         start_daemon(&tmux, &session, &cwd, &argv).await?;
     }
 
-    // (The MCP configuration snippet for the agents will be printed here: see the `mcp` issue.)
+    mcp_snippets(&exe, &slots, &state_dir, a.mcp_dir.as_deref())?;
 
     finish(global, &tmux, &a, &socket_path, all_started)
+}
+
+/// The MCP configuration each agent needs to talk to the bridge through tools: printed, or
+/// written into `dir/<agent>/` (`.mcp.json`, `codex-config.toml`, `gemini-settings.json`).
+fn mcp_snippets(
+    exe: &Path,
+    slots: &[Slot],
+    state_dir: &Path,
+    dir: Option<&Path>,
+) -> Result<(), Failure> {
+    let names: Vec<&str> = slots
+        .iter()
+        .map(|s| s.label.as_str())
+        .filter(|l| *l != crate::daemon::chat_core::CHAT_LABEL)
+        .collect();
+    match dir {
+        None => {
+            println!("\nMCP: each agent can reach the bridge through tools (macs-bridge mcp); its configuration:");
+            for name in names {
+                println!(
+                    "\n## {name}\n{}",
+                    crate::mcp::snippets(exe, name, state_dir).render()
+                );
+            }
+        }
+        Some(dir) => {
+            for name in names {
+                let s = crate::mcp::snippets(exe, name, state_dir);
+                let d = dir.join(name);
+                let files = [
+                    (".mcp.json", &s.claude_code),
+                    ("codex-config.toml", &s.codex),
+                    ("gemini-settings.json", &s.gemini),
+                ];
+                std::fs::create_dir_all(&d).map_err(|e| Failure {
+                    code: crate::cli::exit::ERROR,
+                    message: format!("cannot create {}: {e}", d.display()),
+                })?;
+                for (file, text) in files {
+                    let path = d.join(file);
+                    std::fs::write(&path, format!("{}\n", text.trim_end())).map_err(|e| {
+                        Failure {
+                            code: crate::cli::exit::ERROR,
+                            message: format!("cannot write {}: {e}", path.display()),
+                        }
+                    })?;
+                }
+                println!("MCP configuration for {name}: {}", d.display());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sends the start-up prompts to the agents that have not had theirs, and says what became of

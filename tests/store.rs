@@ -721,3 +721,73 @@ fn counts_follow_the_deliveries() {
     let v = serde_json::to_value(&c).unwrap();
     assert_eq!(v["deliveries"]["unconfirmed"], 1);
 }
+
+#[test]
+fn a_batch_commits_all_its_writes_together_or_none() {
+    let mut s = Store::open_in_memory().unwrap();
+    let ids = s
+        .batch(|s| {
+            let a = chat(s, "person", "all", "1", &["a", "b"]);
+            let b = chat(s, "person", "all", "2", &["a", "b"]);
+            let d = s.next_deliveries("a", 1)?.remove(0);
+            s.mark(d.id, DeliveryStatus::Delivering, None)?;
+            // A refused write inside a batch leaves no trace, and the batch goes on.
+            assert!(s.mark(d.id, DeliveryStatus::Held, None).is_err());
+            assert!(s
+                .add_message(&NewMessage::chat("", "all", "x"), &[], &never)
+                .is_err());
+            s.hold("b")?;
+            Ok(vec![a, b])
+        })
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    let c = s.counts().unwrap();
+    assert_eq!(c.messages, 2);
+    assert_eq!(
+        (
+            c.deliveries.delivering,
+            c.deliveries.queued,
+            c.deliveries.held
+        ),
+        (1, 1, 2)
+    );
+
+    // An error from the closure undoes everything it wrote.
+    let err = s
+        .batch(|s| {
+            chat(s, "person", "all", "3", &["a"]);
+            s.release("b")?;
+            s.mark(424242, DeliveryStatus::Delivering, None)
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoSuchDelivery { .. }), "{err}");
+    assert_eq!(s.counts().unwrap(), c);
+    assert_eq!(s.paused().unwrap(), ["b"]);
+}
+
+#[test]
+fn a_panic_inside_a_write_or_a_batch_leaves_nothing_half_done() {
+    let mut s = Store::open_in_memory().unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.add_message(
+            &NewMessage::chat("person", "all", "x"),
+            &names(&["a", "b"]),
+            &|n| {
+                assert_ne!(n, "b", "the caller's closure panics");
+                false
+            },
+        )
+    }));
+    assert!(caught.is_err());
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.batch(|s| -> Result<(), StoreError> {
+            chat(s, "person", "all", "y", &["a"]);
+            panic!("inside a batch");
+        })
+    }));
+    assert!(caught.is_err());
+    // Neither message is there, and the store works.
+    assert_eq!(s.counts().unwrap().messages, 0);
+    chat(&mut s, "person", "all", "z", &["a"]);
+    assert_eq!(contents(&s, "a"), ["z"]);
+}

@@ -651,20 +651,25 @@ impl Core {
                 }
             }
         }
-        if membership && self.chat.is_some() {
-            self.refresh_agents().await;
+        if membership {
+            let controller_missing = self
+                .auto
+                .as_ref()
+                .is_some_and(|a| a.controller.is_none() && a.chain.contains(&Backend::Pane));
+            if self.worker.is_none() || controller_missing {
+                self.resolve_worker().await;
+            }
+            if self.chat.is_some() {
+                self.refresh_agents().await;
+            }
         }
     }
 
     /// Looks at every pane that changed: state, turns, blocks, heuristics, deliveries.
     async fn after_batch(&mut self) {
-        let controller_missing = self
-            .auto
-            .as_ref()
-            .is_some_and(|a| a.controller.is_none() && a.chain.contains(&Backend::Pane));
-        if (self.worker.is_none() || controller_missing) && !self.dirty.is_empty() {
-            self.resolve_worker().await;
-        }
+        // The worker and controller are looked up again only when panes come, go or change
+        // their names (see `client_event`), not per batch: a session without a worker would
+        // pay a tmux round trip per message.
         let dirty: Vec<PaneId> = self.dirty.drain().collect();
         for id in dirty {
             self.look_at(id).await;

@@ -16,8 +16,12 @@
 //!
 //! How the moments are taken (one wall clock for all, in microseconds):
 //! - "printed": the worker is `bash --norc --noprofile` with `PS1='$ '`; the bench types
-//!   `ask N` into it, and the `ask` script reads `$EPOCHREALTIME` just before the one `printf`
-//!   that writes the whole block, and puts that time in the block's text.
+//!   `. ask N` into it, and the `ask` script reads `$EPOCHREALTIME` just before the one `printf`
+//!   that writes the whole block, and puts that time in the block's text. The script is sourced,
+//!   so the pane's command stays `bash` throughout, as an agent's stays `codex`: with `ask` run
+//!   as a program, about 1 delivery in 100 took ~1 s longer, because tmux reports a pane's
+//!   current command to control clients only once a second, and a report that caught `ask`
+//!   running kept the worker "busy" until the next one.
 //! - "inbox file exists": an inotify watch (the `notify` crate) on both `inbox/` directories,
 //!   stamped when the event arrives; the same instrument for both sides. The daemon's own
 //!   `request` JSON line is compared with it as a check.
@@ -63,8 +67,9 @@ const WARMUP: usize = 5;
 /// A side gives up after this many failed samples in a case.
 const MAX_FAILURES: usize = 10;
 
-/// Prints a request block; takes the time just before the single write that prints it.
-const ASK_SCRIPT: &str = r#"#!/bin/bash
+/// Prints a request block; takes the time just before the single write that prints it. Sourced
+/// (`. ask N`), so no process is started.
+const ASK_SCRIPT: &str = r#"# sourced by the worker's shell: . ask N
 t=$EPOCHREALTIME
 printf '<<CONTROLLER_REQUEST>>\nbench request %s at %s: shall I go on?\n<<CONTROLLER_REQUEST_END>>\n' "$1" "$t"
 "#;
@@ -685,15 +690,6 @@ impl Side<'_> {
             let n = NEXT_N.fetch_add(1, Ordering::SeqCst);
             match self.one(n) {
                 Ok(s) if k >= WARMUP => {
-                    if self.peer.is_none() && (s.typed > 420_000 || s.detect > 30_000) {
-                        eprintln!(
-                            "OUTLIER n={n} k={k} id={} detect={} typed={} at={}",
-                            s.id,
-                            s.detect,
-                            s.typed,
-                            chrono::Utc::now()
-                        );
-                    }
                     out.detect.push(s.detect as f64 / 1000.0);
                     out.hop.push(s.hop as f64 / 1000.0);
                     out.typed.push(s.typed as f64 / 1000.0);
@@ -721,7 +717,7 @@ impl Side<'_> {
         if let Some(p) = self.peer {
             p.capture.rephase(self.rng.below(POLL));
         }
-        self.obs.type_line(&format!("ask {n}"))?;
+        self.obs.type_line(&format!(". ask {n}"))?;
         let deadline = Instant::now() + STEP_TIMEOUT;
         let filed = loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -906,7 +902,6 @@ fn run_case(rt: &tokio::runtime::Runtime, panes: usize, samples: usize) -> CaseR
         .env_remove("TARGET_PANE_LABEL")
         .env_remove("MACS_SESSION")
         .env("TARGET_PANE_TYPE_DELAY_MS", "0")
-        .env("MACS_BRIDGE_LOG", "macs_bridge=debug")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -982,7 +977,16 @@ fn run_case(rt: &tokio::runtime::Runtime, panes: usize, samples: usize) -> CaseR
                 rng: Rng::new(1),
             },
         ));
-        let p = s.spawn(Samples::default);
+        let p = s.spawn(drive(
+            samples,
+            Side {
+                obs: &base_obs,
+                filed: base_rx,
+                outbox: base_state.join("outbox"),
+                peer: Some(peer),
+                rng: Rng::new(2),
+            },
+        ));
         let results = (b.join(), p.join());
         peer.stop.store(true, Ordering::SeqCst);
         peer.capture.cv.notify_all();
@@ -1007,10 +1011,6 @@ fn run_case(rt: &tokio::runtime::Runtime, panes: usize, samples: usize) -> CaseR
         eprintln!("note: after the run the worker reads as: {status_after}");
     }
     drop(daemon);
-    let _ = fs::copy(
-        dir.path().join("daemon.log"),
-        format!("/tmp/lat-daemon-{panes}.log"),
-    );
 
     let events = lock(&events);
     let request_at: HashMap<&str, i64> = events
@@ -1084,6 +1084,14 @@ fn machine() -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     format!("{cores} cores ({cpu}), {tmux}")
+}
+
+/// The 1-minute load average: other work on the machine shows in the p99s.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn print_table(results: &[CaseResult]) {
@@ -1207,13 +1215,13 @@ fn main() {
         }
     }
     on_signal_clean_up(&rt);
-    println!("machine: {}", machine());
+    println!("machine: {}; load average {}", machine(), load_average());
     println!(
         "{samples} requests per case and side (after {WARMUP} warm-up ones); bridge: {BRIDGE}"
     );
     let started = Instant::now();
     let mut results = Vec::new();
-    for panes in [1] {
+    for panes in [1, 10] {
         let t = Instant::now();
         let r = run_case(&rt, panes, samples);
         println!(
@@ -1225,5 +1233,9 @@ fn main() {
         results.push(r);
     }
     print_table(&results);
-    println!("\ntotal {:.0} s", started.elapsed().as_secs_f64());
+    println!(
+        "\ntotal {:.0} s; load average at the end {}",
+        started.elapsed().as_secs_f64(),
+        load_average()
+    );
 }

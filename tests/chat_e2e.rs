@@ -67,11 +67,7 @@ fn chat(server: &TmuxServer, state: &Path, lines: &str) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    common::output_text(out)
 }
 
 fn inputs(server: &TmuxServer, who: &str, n: usize) -> Vec<String> {

@@ -11,15 +11,11 @@ use common::{shell, wait_for, TmuxServer};
 const LONG: Duration = Duration::from_secs(20);
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    common::output_text(out)
 }
 
 fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
+    common::exit_code(out)
 }
 
 /// A session whose first pane is a shell labelled `worker`.

@@ -15,15 +15,11 @@ const LONG: Duration = Duration::from_secs(30);
 const AGENT: &str = "on-input\nbusy 300ms\nsay OK\nend\n";
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    common::output_text(out)
 }
 
 fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
+    common::exit_code(out)
 }
 
 /// `macs-bridge -L … --session macs`, isolated from the person's tmux config and session.

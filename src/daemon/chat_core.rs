@@ -396,13 +396,18 @@ impl Core {
     /// A key message is done as soon as it is sent.
     fn settle_key_message(&mut self, message_id: &str, recipients: &[String]) {
         let Some(chat) = &mut self.chat else { return };
+        let mut marks = Vec::new();
         for r in recipients {
             if let Ok(rows) = chat.store.next_deliveries(r, 1000) {
                 for d in rows.into_iter().filter(|d| d.message_id == message_id) {
-                    let _ = chat.store.mark(d.id, DS::Delivering, None);
-                    let _ = chat.store.mark(d.id, DS::Delivered, None);
+                    marks.push((d.id, DS::Delivering, None));
+                    marks.push((d.id, DS::Delivered, None));
                 }
             }
+        }
+        // One commit for all recipients, not two per recipient.
+        if let Err(e) = chat.store.mark_many(&marks) {
+            warn!(error = %e, message_id, "cannot record the key as sent");
         }
     }
 

@@ -82,6 +82,34 @@ pub trait PaneWatch {
     fn settle(&mut self, max: Duration) -> impl std::future::Future<Output = ()>;
     /// The control client to type with.
     fn client(&self) -> &Client;
+    /// The writer is about to take `step`; returns once it may (the daemon records each step
+    /// in its journal first). Tools without a journal go on at once.
+    fn step(&mut self, step: Step) -> impl std::future::Future<Output = ()> {
+        let _ = step;
+        async {}
+    }
+}
+
+/// The steps of a delivery after the text is chosen, announced through [`PaneWatch::step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The whole text is in the prompt; no submit key was sent.
+    Text,
+    /// A submit key is about to be sent.
+    Submit,
+}
+
+/// How the text gets into the prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Type it (the prompt must be empty).
+    #[default]
+    Type,
+    /// It is in the prompt already (found after a crash): only submit it.
+    Submit,
+    /// Part of it is in the prompt (found after a crash): clear the line with these keys,
+    /// then type it.
+    Retype(Vec<KeyName>),
 }
 
 /// How a delivery ended.
@@ -179,7 +207,7 @@ pub fn needs_paste(text: &str) -> bool {
 }
 
 /// The last characters of the text's last line, to recognise it on screen.
-fn tail_marker(text: &str) -> String {
+pub fn tail_marker(text: &str) -> String {
     let last = text
         .lines()
         .rev()
@@ -192,7 +220,7 @@ fn tail_marker(text: &str) -> String {
 
 /// Where the typed text shows before it is submitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Seen {
+pub enum Seen {
     /// On the prompt line the profile knows how to read: the submission empties it.
     InPrompt,
     /// Only somewhere in the bottom rows (wrapped, several lines, or collapsed by the agent).
@@ -200,7 +228,7 @@ enum Seen {
     Nowhere,
 }
 
-fn seen(look: &Look, marker: &str) -> Seen {
+pub fn seen(look: &Look, marker: &str) -> Seen {
     if marker.is_empty() {
         return Seen::Nowhere;
     }
@@ -248,6 +276,17 @@ pub async fn deliver<W: PaneWatch>(
     text: &str,
     opts: &InjectOptions,
 ) -> Result<Outcome, InjectError> {
+    deliver_with(watch, pane, text, opts, &Mode::Type).await
+}
+
+/// Delivers `text` into `pane` the way `mode` says.
+pub async fn deliver_with<W: PaneWatch>(
+    watch: &mut W,
+    pane: PaneId,
+    text: &str,
+    opts: &InjectOptions,
+    mode: &Mode,
+) -> Result<Outcome, InjectError> {
     let mut text = sanitize(text);
     if opts.guard_prefix {
         text = guard_prefix(&text);
@@ -255,6 +294,8 @@ pub async fn deliver<W: PaneWatch>(
     if text.trim().is_empty() {
         return Err(InjectError::Empty);
     }
+    // What the prompt may hold: nothing, or (after a crash) the bridge's own text.
+    let own = |input: &str| *mode != Mode::Type && text.trim_start().starts_with(input.trim());
     let before = watch.look(pane).await?;
     let working = matches!(before.state, PaneState::Busy | PaneState::Asking);
     if opts.guard_busy && working {
@@ -267,7 +308,7 @@ pub async fn deliver<W: PaneWatch>(
     if let Some(input) = before
         .prompt_input
         .as_deref()
-        .filter(|s| !s.trim().is_empty())
+        .filter(|s| !s.trim().is_empty() && !own(s))
     {
         if !working {
             return Err(InjectError::PromptHasText {
@@ -284,7 +325,24 @@ pub async fn deliver<W: PaneWatch>(
 
     let target = Target::Pane(pane);
     let client = watch.client().clone();
-    if needs_paste(&text) {
+    if let Mode::Retype(clear) = mode {
+        if !clear.is_empty() {
+            client.run(&Command::send_keys(&target, clear)).await?;
+        }
+    }
+    if *mode == Mode::Submit {
+        // Already in the prompt.
+    } else if crate::faults::armed("mid-text") {
+        // Crash tests: half of the first line, then die.
+        let first = text.lines().next().unwrap_or("");
+        let half: String = first.chars().take(first.chars().count() / 2).collect();
+        if !half.is_empty() {
+            client
+                .run(&Command::send_keys_literal(&target, &half))
+                .await?;
+        }
+        crate::faults::point("mid-text");
+    } else if needs_paste(&text) {
         let n = BUFFER_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let buffer = format!("macs-{}-{n}", std::process::id());
         client.run(&Command::set_buffer(&buffer, &text)).await?;
@@ -297,6 +355,8 @@ pub async fn deliver<W: PaneWatch>(
             .await?;
     }
     debug!(%pane, len = text.len(), "text put in the prompt");
+    watch.step(Step::Text).await;
+    crate::faults::point("typed");
     if opts.no_submit {
         return Ok(Outcome::Typed);
     }
@@ -321,10 +381,12 @@ pub async fn deliver<W: PaneWatch>(
         }
     }
 
+    watch.step(Step::Submit).await;
     for key in &opts.submit_keys {
         client
             .run(&Command::send_keys(&target, std::slice::from_ref(key)))
             .await?;
+        crate::faults::point("submitted");
         let deadline = Instant::now() + opts.confirm_timeout;
         loop {
             let now = watch.look(pane).await?;

@@ -14,14 +14,18 @@
 
 pub mod api;
 pub mod chat_client;
+pub mod chatline;
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod daemon;
 pub mod demo;
 pub mod detect;
+pub mod faults;
 pub mod inject;
 pub mod mailbox;
 pub mod mcp;
+pub mod names;
 pub mod pane;
 pub mod prompts;
 pub mod sim;

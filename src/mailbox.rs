@@ -132,24 +132,7 @@ pub fn response_id(file_name: &str) -> Option<&str> {
 // ---------------------------------------------------------------------------------------------
 // Records.
 
-/// How a request was found in the pane output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RequestKind {
-    /// A `<<CONTROLLER_REQUEST>>` block.
-    Block,
-    /// A heuristic: the worker went idle on a phrase such as "what would you like".
-    Heuristic,
-}
-
-impl std::fmt::Display for RequestKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            RequestKind::Block => "block",
-            RequestKind::Heuristic => "heuristic",
-        })
-    }
-}
+pub use crate::store::RequestKind;
 
 /// A detected request, as kept in `inbox/<id>.md`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -592,6 +575,15 @@ impl Mailbox {
             });
         }
         read_response_file(id, &path, self.response_limit)
+    }
+
+    /// Reads and checks `outbox/<id>.md` without asking whether a request file exists (the
+    /// journal knows the requests). The file is never changed.
+    pub fn read_answer(&self, id: &str) -> Result<ResponseFile, ResponseError> {
+        if !is_valid_id(id) {
+            return Err(ResponseError::BadId { id: id.to_owned() });
+        }
+        read_response_file(id, &self.response_path(id), self.response_limit)
     }
 
     /// Writes `outbox/<id>.error` (atomically) saying why the response was not used. The

@@ -12,7 +12,7 @@ use chrono::Utc;
 use macs_bridge::mailbox::RequestKind;
 use macs_bridge::store::{
     Cursor, DeliveryStatus, HistoryQuery, MessageKind, NewMessage, RequestRow, RequestStatus,
-    Store, StoreError, FILE_NAME, MAX_CONTENT_BYTES, MAX_LIMIT, MAX_NAME_BYTES, RECOVERED_ERROR,
+    Stage, Store, StoreError, FILE_NAME, MAX_CONTENT_BYTES, MAX_LIMIT, MAX_NAME_BYTES,
 };
 use serde_json::json;
 
@@ -207,39 +207,44 @@ fn pending_recipients_are_those_with_queued_or_held_deliveries() {
 }
 
 #[test]
-fn recover_makes_delivering_unconfirmed_and_leaves_the_queue() {
+fn recover_reports_rows_being_typed_with_their_text_and_stage_and_changes_nothing() {
     let mut s = Store::open_in_memory().unwrap();
     chat(&mut s, "person", "all", "1", &["a", "b", "c"]);
     chat(&mut s, "person", "all", "2", &["a", "b", "c"]);
     let a = s.next_deliveries("a", 1).unwrap().remove(0);
     let b = s.next_deliveries("b", 1).unwrap().remove(0);
-    s.mark_many(&[
-        (a.id, DeliveryStatus::Delivering, None),
-        (b.id, DeliveryStatus::Delivering, None),
-    ])
-    .unwrap();
+    s.begin_typing(a.id, "[from person to all] 1").unwrap();
+    s.begin_typing(b.id, "[from person to all] 1").unwrap();
+    s.set_stage(b.id, Stage::Submit).unwrap();
     s.hold("c").unwrap();
 
     let r = s.recover().unwrap();
-    let ids: Vec<i64> = r.unconfirmed.iter().map(|d| d.id).collect();
+    let ids: Vec<i64> = r.typing.iter().map(|d| d.id).collect();
     assert_eq!(ids, [a.id, b.id]);
     assert!(r
-        .unconfirmed
+        .typing
         .iter()
-        .all(|d| d.status == DeliveryStatus::Unconfirmed
+        .all(|d| d.status == DeliveryStatus::Delivering
             && d.attempts == 1
-            && d.last_error.as_deref() == Some(RECOVERED_ERROR)));
+            && d.typed.as_deref() == Some("[from person to all] 1")));
+    assert_eq!(r.typing[0].stage, None);
+    assert_eq!(r.typing[1].stage, Some(Stage::Submit));
     assert_eq!((r.queued, r.held), (2, 2));
-    // Nothing to type again for what was half-typed: the next ones are the second message.
+    // The rows being typed are not queued: the core finishes them by looking at the pane.
     assert_eq!(contents(&s, "a"), ["2"]);
-    assert_eq!(contents(&s, "b"), ["2"]);
-    let c = s.counts().unwrap().deliveries;
-    assert_eq!((c.unconfirmed, c.delivering), (2, 0));
-    // A second recovery finds nothing more.
-    assert!(s.recover().unwrap().unconfirmed.is_empty());
-    // A person may retry an unconfirmed delivery.
-    s.mark(a.id, DeliveryStatus::Queued, None).unwrap();
-    assert_eq!(contents(&s, "a"), ["1", "2"]);
+    let typing: Vec<i64> = s.typing().unwrap().iter().map(|(d, _)| d.id).collect();
+    assert_eq!(typing, [a.id, b.id]);
+    // Recovering again finds the same rows: it never changes a row on its own.
+    assert_eq!(s.recover().unwrap().typing.len(), 2);
+    // Typing it again is a new attempt with the same text; the stage starts over.
+    s.begin_typing(b.id, "[from person to all] 1").unwrap();
+    let (d, _) = s.delivery(b.id).unwrap().unwrap();
+    assert_eq!((d.attempts, d.stage), (2, None));
+    s.mark(b.id, DeliveryStatus::Delivered, None).unwrap();
+    assert!(
+        s.begin_typing(b.id, "again").is_err(),
+        "a delivered row is final"
+    );
 }
 
 #[test]
@@ -262,8 +267,8 @@ fn a_store_dropped_without_closing_reopens_whole() {
     let mut s = Store::open(&path).unwrap();
     s.check_integrity().unwrap();
     let r = s.recover().unwrap();
-    assert_eq!(r.unconfirmed.len(), 1);
-    assert_eq!(r.unconfirmed[0].id, d[1].id);
+    assert_eq!(r.typing.len(), 1);
+    assert_eq!(r.typing[0].id, d[1].id);
     assert_eq!((r.queued, r.held), (19, 20));
     assert_eq!(s.paused().unwrap(), ["b"]);
     let counts = s.counts().unwrap();
@@ -392,9 +397,8 @@ fn a_writer_killed_mid_transaction_loses_nothing_committed() {
     let delivering = counts.deliveries.delivering;
     assert!(delivering >= committed.len() as u64 - 1, "{counts:?}");
     let r = s.recover().unwrap();
-    assert_eq!(r.unconfirmed.len() as u64, delivering);
+    assert_eq!(r.typing.len() as u64, delivering);
     assert_eq!(r.held, counts.messages);
-    assert_eq!(s.counts().unwrap().deliveries.delivering, 0);
     // And the store takes new messages after the crash.
     chat(&mut s, "person", "all", "after the crash", &["r0"]);
 }
@@ -655,14 +659,23 @@ fn requests_round_trip_and_update() {
         status: RequestStatus::Open,
         answered_by: None,
         answer: None,
+        answer_raw: None,
+        trail: Vec::new(),
     };
     s.upsert_request(&r).unwrap();
     assert_eq!(s.request(&r.id).unwrap(), Some(r.clone()));
     r.status = RequestStatus::Answered;
     r.answered_by = Some("pane".into());
     r.answer = Some("Yes, go ahead.".into());
+    r.answer_raw = Some("Yes, go ahead.\n".into());
+    r.trail = vec!["rules: no rule matched".into(), "answered by pane".into()];
     s.upsert_request(&r).unwrap();
     assert_eq!(s.request(&r.id).unwrap(), Some(r.clone()));
+    assert_eq!(s.active_requests().unwrap(), vec![r.clone()]);
+    s.set_request_status(&r.id, RequestStatus::Delivered, Some("delivered"))
+        .unwrap();
+    assert!(s.active_requests().unwrap().is_empty());
+    assert_eq!(s.request(&r.id).unwrap().unwrap().trail.len(), 3);
     assert_eq!(s.request("other").unwrap(), None);
 
     let mut older = r.clone();

@@ -1,13 +1,6 @@
-//! Controller backends for auto mode: who answers a worker's request.
-//!
-//! A request goes down a chain (by default: `rules` when there are rules, then `pane`, then
-//! `manual`) until a backend answers. An answer is written to `outbox/<id>.md` and then takes
-//! the same road as a person's answer (checked, queued, typed when the worker is idle,
-//! archived), so a crash between the answer and its delivery loses nothing. `manual` ends every
-//! chain: the request stays in `inbox/` for a person, with a note saying why.
-//!
-//! This module holds the parts without state: the chain, the rules, and the `exec` runner. The
-//! `pane` backend lives in the core, because it is a conversation with a pane.
+//! The `exec` controller backend: a command run once per request, with the wrapped request on
+//! standard input and the answer on standard output. The chain that decides when it runs
+//! lives in the core (`crate::core::requests`); this is only the process.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -15,81 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::config::{Config, Rule};
-
-/// One link of the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// The first matching rule answers.
-    Rules,
-    /// A controller agent in a tmux pane (also called `codex-interactive`).
-    Pane,
-    /// A command run once per request.
-    Exec,
-    /// A person, through the files.
-    Manual,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Rules => "rules",
-            Backend::Pane => "pane",
-            Backend::Exec => "exec",
-            Backend::Manual => "manual",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Backend> {
-        match name {
-            "rules" => Some(Backend::Rules),
-            "pane" | "codex-interactive" => Some(Backend::Pane),
-            "exec" => Some(Backend::Exec),
-            "manual" => Some(Backend::Manual),
-            _ => None,
-        }
-    }
-}
-
-/// The chain of backends for this configuration; it always ends with `manual`.
-pub fn chain(cfg: &Config) -> Vec<Backend> {
-    let mut chain: Vec<Backend> = if cfg.controller_backends.is_empty() {
-        let mut c = Vec::new();
-        if !cfg.rules.is_empty() {
-            c.push(Backend::Rules);
-        }
-        if cfg.controller_cmd.is_empty() {
-            c.push(Backend::Pane);
-        } else {
-            c.push(Backend::Exec);
-        }
-        c
-    } else {
-        cfg.controller_backends
-            .iter()
-            .filter_map(|n| Backend::parse(n))
-            .collect()
-    };
-    if let Some(i) = chain.iter().position(|b| *b == Backend::Manual) {
-        chain.truncate(i);
-    }
-    chain.dedup();
-    chain.push(Backend::Manual);
-    chain
-}
-
-/// The reply of the first rule that matches the request.
-pub fn rules_answer<'r>(rules: &'r [Rule], request: &str) -> Option<&'r Rule> {
-    rules.iter().find(|r| r.regex.is_match(request))
-}
-
-/// What an `exec` run came to.
-#[derive(Debug)]
-pub struct ExecDone {
-    pub id: String,
-    /// Standard output, or why there is no answer.
-    pub result: Result<String, String>,
-}
+use crate::core::ExecDone;
 
 /// The command line for a request: the configured words, and for `codex` the words of
 /// `MACS_CODEX_ARGS` right after the program name.
@@ -211,29 +130,6 @@ fn tail(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cfg() -> Config {
-        Config::defaults(std::path::Path::new("."))
-    }
-
-    #[test]
-    fn the_default_chain_ends_with_the_person() {
-        assert_eq!(chain(&cfg()), vec![Backend::Pane, Backend::Manual]);
-        let mut c = cfg();
-        c.controller_cmd = "bot".into();
-        c.rules = vec![Rule {
-            regex: regex::Regex::new("x").unwrap(),
-            reply: "y".into(),
-        }];
-        assert_eq!(
-            chain(&c),
-            vec![Backend::Rules, Backend::Exec, Backend::Manual]
-        );
-        c.controller_backends = vec!["exec".into(), "manual".into(), "pane".into()];
-        assert_eq!(chain(&c), vec![Backend::Exec, Backend::Manual]);
-        c.controller_backends = vec!["codex-interactive".into()];
-        assert_eq!(chain(&c), vec![Backend::Pane, Backend::Manual]);
-    }
 
     #[test]
     fn codex_gets_its_extra_arguments() {

@@ -65,7 +65,11 @@
 
 mod checkpoint;
 mod ids;
+mod journal;
+mod requests;
+mod rows;
 mod schema;
+mod sql;
 mod types;
 
 #[cfg(test)]
@@ -74,200 +78,29 @@ mod tests;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Type, ValueRef};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use chrono::Utc;
+use rusqlite::{params, Connection, OptionalExtension};
 use tracing::warn;
 
 pub use schema::SCHEMA_VERSION;
 pub use types::{
     Counts, Cursor, Delivery, DeliveryCounts, DeliveryStatus, HistoryQuery, Message, MessageKind,
-    MessageWithDeliveries, NewMessage, Recovered, RequestRow, RequestStatus, StoreError, ALL,
-    DEFAULT_LIMIT, MAX_CONTENT_BYTES, MAX_ERROR_BYTES, MAX_LIMIT, MAX_META_BYTES, MAX_NAME_BYTES,
-    MAX_RECIPIENTS,
+    MessageWithDeliveries, NewMessage, Recovered, RequestKind, RequestRow, RequestStatus, Stage,
+    StoreError, ALL, DEFAULT_LIMIT, MAX_CONTENT_BYTES, MAX_ERROR_BYTES, MAX_LIMIT, MAX_META_BYTES,
+    MAX_NAME_BYTES, MAX_RECIPIENTS,
 };
 
 use checkpoint::Checkpointer;
 use ids::IdClock;
+use rows::{count_of, delivery_from_row, message_from_row, time_ms};
+use sql::*;
 use types::{
-    check_message, check_name, check_party, check_recipients, check_text, parse_request_kind,
-    request_kind_str, sql_limit, truncate, Context,
+    check_message, check_name, check_party, check_recipients, check_text, sql_limit, truncate,
+    Context,
 };
 
 /// The store's file in the state dir.
 pub const FILE_NAME: &str = "macs.sqlite3";
-
-/// The `last_error` [`Store::recover`] gives a delivery that was being typed.
-pub const RECOVERED_ERROR: &str =
-    "the daemon stopped while typing this; it was not typed again (it may have arrived)";
-
-// ---------------------------------------------------------------------------------------------
-// SQL. Every statement is a constant, prepared once per connection (`prepare_cached`).
-
-/// The columns [`delivery_from_row`] reads, from `deliveries d` joined with `messages m`.
-macro_rules! delivery_cols {
-    () => {
-        "d.id, d.recipient, d.pane, d.status, d.attempts, d.last_error, \
-         d.created_ms, d.updated_ms, d.delivered_ms, m.id"
-    };
-}
-const DELIVERY_COLS: usize = 10;
-
-/// The columns [`message_from_row`] reads, from `messages m`.
-macro_rules! message_cols {
-    () => {
-        "m.seq, m.id, m.ts_ms, m.sender, m.addressee, m.kind, m.urgent, m.content, m.meta"
-    };
-}
-
-/// Every recipient name with a delivery not yet `delivered`, walked through `deliveries_active`
-/// one name at a time: as many index look-ups as there are names, however many rows there are.
-macro_rules! recipients_cte {
-    () => {
-        "WITH RECURSIVE names(name) AS (
-             SELECT min(recipient) FROM deliveries WHERE status <> 'delivered'
-             UNION ALL
-             SELECT (SELECT min(recipient) FROM deliveries
-                     WHERE recipient > names.name AND status <> 'delivered')
-             FROM names WHERE names.name IS NOT NULL
-         ) "
-    };
-}
-
-/// A delivery's id is `seq * DELIVERY_SLOTS + its place among the recipients`.
-const DELIVERY_SLOTS: i64 = MAX_RECIPIENTS as i64;
-
-const INSERT_MESSAGE: &str = "INSERT INTO messages \
-     (id, ts_ms, sender, addressee, kind, urgent, content, meta) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-const INSERT_DELIVERY: &str = "INSERT INTO deliveries \
-     (id, message_seq, recipient, pane, status, created_ms, updated_ms) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
-const NEXT_DELIVERIES: &str = concat!(
-    "SELECT ",
-    delivery_cols!(),
-    " FROM deliveries d CROSS JOIN messages m ON m.seq = d.message_seq \
-     WHERE d.recipient = ?1 AND d.status = 'queued' AND d.status <> 'delivered' \
-     ORDER BY d.id LIMIT ?2"
-);
-const NEXT_WITH_MESSAGES: &str = concat!(
-    "SELECT ",
-    delivery_cols!(),
-    ", ",
-    message_cols!(),
-    " FROM deliveries d CROSS JOIN messages m ON m.seq = d.message_seq \
-     WHERE d.recipient = ?1 AND d.status = 'queued' AND d.status <> 'delivered' \
-     ORDER BY d.id LIMIT ?2"
-);
-/// The deliveries of one message: ids from `seq * DELIVERY_SLOTS` (`?1`) to the next message's.
-const DELIVERIES_OF: &str = concat!(
-    "SELECT ",
-    delivery_cols!(),
-    " FROM deliveries d CROSS JOIN messages m ON m.seq = d.message_seq \
-     WHERE d.id >= ?1 AND d.id < ?2 ORDER BY d.id"
-);
-const DELIVERIES_IN_STATUS: &str = concat!(
-    recipients_cte!(),
-    "SELECT ",
-    delivery_cols!(),
-    " FROM names CROSS JOIN deliveries d \
-     ON d.recipient = names.name AND d.status = ?1 AND d.status <> 'delivered' \
-     CROSS JOIN messages m ON m.seq = d.message_seq ORDER BY d.id"
-);
-const COUNT_IN_STATUS: &str = concat!(
-    recipients_cte!(),
-    "SELECT count(*) FROM names CROSS JOIN deliveries d \
-     ON d.recipient = names.name AND d.status = ?1 AND d.status <> 'delivered'"
-);
-const PENDING_RECIPIENTS: &str = concat!(
-    recipients_cte!(),
-    "SELECT name FROM names WHERE name IS NOT NULL AND (\
-        EXISTS (SELECT 1 FROM deliveries WHERE recipient = names.name AND status = 'queued' \
-                AND status <> 'delivered') \
-     OR EXISTS (SELECT 1 FROM deliveries WHERE recipient = names.name AND status = 'held' \
-                AND status <> 'delivered'))"
-);
-const DELIVERY_STATUS: &str = "SELECT status FROM deliveries WHERE id = ?1";
-/// Moves delivery `?1` to status `?2` when its status is one of those listed (the statuses
-/// [`DeliveryStatus::can_become`] allows before `?2`); `?3` attempts more, `?4` the error (or
-/// NULL to keep the last one), `?5` the time.
-macro_rules! update_delivery {
-    ($($from:literal),+) => {
-        concat!(
-            "UPDATE deliveries SET status = ?2, attempts = attempts + ?3, \
-             last_error = coalesce(?4, last_error), updated_ms = ?5, \
-             delivered_ms = CASE WHEN ?2 = 'delivered' THEN ?5 ELSE delivered_ms END \
-             WHERE id = ?1 AND (",
-            $("status = '", $from, "' OR ",)+
-            "0)"
-        )
-    };
-}
-/// The `UPDATE` for a move to `to`, from the statuses that may become `to`.
-fn update_delivery_sql(to: DeliveryStatus) -> &'static str {
-    match to {
-        DeliveryStatus::Queued => update_delivery!("held", "delivering", "unconfirmed", "failed"),
-        DeliveryStatus::Delivering => update_delivery!("queued", "held"),
-        DeliveryStatus::Delivered => update_delivery!("delivering", "unconfirmed"),
-        DeliveryStatus::Unconfirmed => update_delivery!("delivering"),
-        DeliveryStatus::Failed => {
-            update_delivery!("queued", "held", "delivering", "unconfirmed")
-        }
-        DeliveryStatus::Held => update_delivery!("queued"),
-    }
-}
-const MOVE_RECIPIENT: &str = "UPDATE deliveries SET status = ?3, updated_ms = ?4 \
-     WHERE recipient = ?1 AND status = ?2 AND status <> 'delivered'";
-const SET_PAUSE: &str = "INSERT INTO pauses (recipient, paused, updated_ms) VALUES (?1, ?2, ?3) \
-     ON CONFLICT (recipient) DO UPDATE SET paused = excluded.paused, \
-     updated_ms = excluded.updated_ms";
-const PAUSED: &str = "SELECT recipient FROM pauses WHERE paused = 1 ORDER BY recipient";
-const SEQ_OF_ID: &str = "SELECT seq FROM messages WHERE id = ?1";
-/// The first message at or after a time. `ts_ms` never decreases along `seq` ([`ids`]), so this
-/// is where a time bound falls in `seq`.
-const FIRST_SEQ_AT: &str = "SELECT seq FROM messages WHERE ts_ms >= ?1 ORDER BY ts_ms, seq LIMIT 1";
-/// `seq` bounds walk the table; the time bounds (`+` keeps SQLite from using `messages_ts`
-/// instead) only double-check them. `?5`: involving a name; `?6`: addressed to a name.
-macro_rules! select_messages {
-    ($order:literal) => {
-        concat!(
-            "SELECT ",
-            message_cols!(),
-            " FROM messages m WHERE m.seq > ?1 AND m.seq < ?2 \
-             AND +m.ts_ms >= ?3 AND +m.ts_ms < ?4 \
-             AND (?5 IS NULL OR m.sender = ?5 OR m.addressee = ?5 OR m.addressee = 'all') \
-             AND (?6 IS NULL OR (m.sender <> ?6 AND (m.addressee = ?6 OR m.addressee = 'all'))) \
-             ORDER BY m.seq ",
-            $order,
-            " LIMIT ?7"
-        )
-    };
-}
-const MESSAGES_FORWARD: &str = select_messages!("ASC");
-const MESSAGES_BACKWARD: &str = select_messages!("DESC");
-const LAST_MESSAGE: &str = "SELECT (SELECT max(ts_ms) FROM messages), \
-     (SELECT id FROM messages ORDER BY seq DESC LIMIT 1)";
-const UPSERT_REQUEST: &str = "INSERT INTO requests \
-     (id, pane, agent, kind, detected_ns, status, answered_by, updated_ms, text, answer) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-     ON CONFLICT (id) DO UPDATE SET pane = excluded.pane, agent = excluded.agent, \
-     kind = excluded.kind, detected_ns = excluded.detected_ns, status = excluded.status, \
-     answered_by = excluded.answered_by, updated_ms = excluded.updated_ms, \
-     text = excluded.text, answer = excluded.answer";
-macro_rules! request_cols {
-    () => {
-        "id, pane, agent, kind, detected_ns, status, answered_by, text, answer"
-    };
-}
-const GET_REQUEST: &str = concat!("SELECT ", request_cols!(), " FROM requests WHERE id = ?1");
-const RECENT_REQUESTS: &str = concat!(
-    "SELECT ",
-    request_cols!(),
-    " FROM requests ORDER BY detected_ns DESC, id DESC LIMIT ?1"
-);
-const COUNT_MESSAGES: &str = "SELECT count(*) FROM messages";
-const COUNT_REQUESTS: &str = "SELECT count(*) FROM requests";
-const COUNT_DELIVERIES: &str = "SELECT status, count(*) FROM deliveries GROUP BY status";
 
 // ---------------------------------------------------------------------------------------------
 // The store.
@@ -666,29 +499,13 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().ctx("list pauses")
     }
 
-    /// At start-up: every `delivering` delivery (the daemon died while typing it) becomes
-    /// `unconfirmed`, with [`RECOVERED_ERROR`]; returns those, oldest first, and how many are
-    /// `queued` and `held`. Nothing is queued again.
+    /// At start-up: the deliveries that were being typed when the daemon stopped (left
+    /// `delivering`: the core looks at each pane and finishes them, see [`journal`]), and how
+    /// many are `queued` and `held`. Nothing is changed.
     pub fn recover(&mut self) -> Result<Recovered, StoreError> {
-        let now = self.now_ms();
-        let updated_at = time_ms(now).ctx("convert the time")?;
         self.write(|tx| {
-            let mut unconfirmed = in_status(tx, DeliveryStatus::Delivering)?;
-            let status = DeliveryStatus::Unconfirmed;
-            let mut update = tx
-                .prepare_cached(update_delivery_sql(status))
-                .ctx("prepare")?;
-            for d in &mut unconfirmed {
-                update
-                    .execute(params![d.id, status, 0, RECOVERED_ERROR, now])
-                    .ctx("mark a delivery unconfirmed")?;
-                d.status = status;
-                d.last_error = Some(RECOVERED_ERROR.to_string());
-                d.updated_at = updated_at;
-            }
-            drop(update);
             Ok(Recovered {
-                unconfirmed,
+                typing: in_status(tx, DeliveryStatus::Delivering)?,
                 queued: count_in_status(tx, DeliveryStatus::Queued)?,
                 held: count_in_status(tx, DeliveryStatus::Held)?,
             })
@@ -828,74 +645,6 @@ impl Store {
         Ok(found)
     }
 
-    /// Adds or replaces a request (by id).
-    pub fn upsert_request(&mut self, r: &RequestRow) -> Result<(), StoreError> {
-        if !crate::mailbox::is_valid_id(&r.id) {
-            return Err(StoreError::Invalid {
-                what: "request id",
-                reason: format!("{:?} is not 1-64 letters, digits, `-` or `_`", r.id),
-            });
-        }
-        check_name("pane id", &r.pane)?;
-        check_text("agent name", &r.agent, MAX_NAME_BYTES, false)?;
-        check_text("request text", &r.text, MAX_CONTENT_BYTES, true)?;
-        if let Some(by) = &r.answered_by {
-            check_text("answered_by", by, MAX_NAME_BYTES, false)?;
-        }
-        if let Some(answer) = &r.answer {
-            check_text("answer", answer, MAX_CONTENT_BYTES, true)?;
-        }
-        let detected_ns =
-            r.detected_at
-                .timestamp_nanos_opt()
-                .ok_or_else(|| StoreError::Invalid {
-                    what: "detected_at",
-                    reason: format!("{} is outside 1677-2262", r.detected_at),
-                })?;
-        let now = self.now_ms();
-        self.write(|tx| {
-            tx.prepare_cached(UPSERT_REQUEST)
-                .ctx("prepare")?
-                .execute(params![
-                    r.id,
-                    r.pane,
-                    r.agent,
-                    request_kind_str(r.kind),
-                    detected_ns,
-                    r.status,
-                    r.answered_by,
-                    now,
-                    r.text,
-                    r.answer
-                ])
-                .ctx("store a request")?;
-            Ok(())
-        })
-    }
-
-    /// The request with this id.
-    pub fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
-        self.conn
-            .prepare_cached(GET_REQUEST)
-            .ctx("prepare")?
-            .query_row([id], request_from_row)
-            .optional()
-            .ctx("read a request")
-    }
-
-    /// The last `limit` requests by detection time (cut to [`MAX_LIMIT`]), oldest first.
-    pub fn recent_requests(&self, limit: usize) -> Result<Vec<RequestRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(RECENT_REQUESTS).ctx("prepare")?;
-        let rows = stmt
-            .query_map([sql_limit(limit)], request_from_row)
-            .ctx("read requests")?;
-        let mut found = rows
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("read requests")?;
-        found.reverse();
-        Ok(found)
-    }
-
     /// How many messages and requests there are, and deliveries by status. Counting walks the
     /// tables: meant for a status command or a benchmark, not for every message.
     pub fn counts(&self) -> Result<Counts, StoreError> {
@@ -1032,99 +781,3 @@ fn count_in_status(tx: &Connection, status: DeliveryStatus) -> Result<u64, Store
         .map(count_of)
         .ctx("count deliveries")
 }
-
-// ---------------------------------------------------------------------------------------------
-// Rows.
-
-/// A `count(*)`, which SQLite gives as a signed integer that is never negative.
-fn count_of(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
-fn time_ms(ms: i64) -> rusqlite::Result<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| bad_value(format!("time {ms} ms")))
-}
-
-fn bad_value(what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        Type::Integer,
-        format!("not a valid value: {what}").into(),
-    )
-}
-
-fn delivery_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Delivery> {
-    Ok(Delivery {
-        id: r.get(at)?,
-        recipient: r.get(at + 1)?,
-        pane: r.get(at + 2)?,
-        status: r.get(at + 3)?,
-        attempts: r.get(at + 4)?,
-        last_error: r.get(at + 5)?,
-        created_at: time_ms(r.get(at + 6)?)?,
-        updated_at: time_ms(r.get(at + 7)?)?,
-        delivered_at: r.get::<_, Option<i64>>(at + 8)?.map(time_ms).transpose()?,
-        message_id: r.get(at + 9)?,
-    })
-}
-
-/// A message and its `seq`.
-fn message_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<(i64, Message)> {
-    let meta: String = r.get(at + 8)?;
-    let meta = serde_json::from_str(&meta)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(at + 8, Type::Text, e.into()))?;
-    Ok((
-        r.get(at)?,
-        Message {
-            id: r.get(at + 1)?,
-            ts: time_ms(r.get(at + 2)?)?,
-            from: r.get(at + 3)?,
-            to: r.get(at + 4)?,
-            kind: r.get(at + 5)?,
-            urgent: r.get(at + 6)?,
-            content: r.get(at + 7)?,
-            meta,
-        },
-    ))
-}
-
-fn request_from_row(r: &Row<'_>) -> rusqlite::Result<RequestRow> {
-    let kind: String = r.get(3)?;
-    let kind =
-        parse_request_kind(&kind).ok_or_else(|| bad_value(format!("request kind {kind:?}")))?;
-    Ok(RequestRow {
-        id: r.get(0)?,
-        pane: r.get(1)?,
-        agent: r.get(2)?,
-        kind,
-        detected_at: DateTime::from_timestamp_nanos(r.get(4)?),
-        status: r.get(5)?,
-        answered_by: r.get(6)?,
-        text: r.get(7)?,
-        answer: r.get(8)?,
-    })
-}
-
-/// The enums are stored as their lowercase names.
-macro_rules! sql_text_enum {
-    ($t:ty, $what:literal) => {
-        impl ToSql for $t {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
-            }
-        }
-
-        impl FromSql for $t {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                let s = value.as_str()?;
-                <$t>::parse(s).ok_or_else(|| {
-                    FromSqlError::Other(format!(concat!("not a ", $what, ": {:?}"), s).into())
-                })
-            }
-        }
-    };
-}
-
-sql_text_enum!(DeliveryStatus, "delivery status");
-sql_text_enum!(MessageKind, "message kind");
-sql_text_enum!(RequestStatus, "request status");

@@ -32,7 +32,8 @@ macro_rules! messages_table {
     ts_ms      INTEGER NOT NULL,
     sender     TEXT    NOT NULL,
     addressee  TEXT    NOT NULL,
-    kind       TEXT    NOT NULL CHECK (kind = 'chat' OR kind = 'key' OR kind = 'system'),
+    kind       TEXT    NOT NULL CHECK (kind = 'chat' OR kind = 'key' OR kind = 'system'
+                   OR kind = 'answer' OR kind = 'prompt' OR kind = 'notice'),
     urgent     INTEGER NOT NULL CHECK (urgent IN (0, 1)),
     content    TEXT    NOT NULL,
     meta       TEXT    NOT NULL
@@ -60,7 +61,9 @@ macro_rules! deliveries_table {
     last_error   TEXT,
     created_ms   INTEGER NOT NULL,
     updated_ms   INTEGER NOT NULL,
-    delivered_ms INTEGER
+    delivered_ms INTEGER,
+    typed        TEXT,
+    stage        TEXT    CHECK (stage IS NULL OR stage = 'text' OR stage = 'submit')
 ) STRICT;
 "
         )
@@ -77,14 +80,16 @@ macro_rules! requests_table {
     id          TEXT    PRIMARY KEY,
     pane        TEXT    NOT NULL,
     agent       TEXT    NOT NULL,
-    kind        TEXT    NOT NULL CHECK (kind = 'block' OR kind = 'heuristic'),
+    kind        TEXT    NOT NULL CHECK (kind = 'block' OR kind = 'heuristic' OR kind = 'ask'),
     detected_ns INTEGER NOT NULL,
-    status      TEXT    NOT NULL CHECK (status = 'open' OR status = 'answered'
-                    OR status = 'fallback'),
+    status      TEXT    NOT NULL CHECK (status = 'open' OR status = 'asked'
+                    OR status = 'answered' OR status = 'delivered' OR status = 'fallback'),
     answered_by TEXT,
     updated_ms  INTEGER NOT NULL,
     text        TEXT    NOT NULL,
-    answer      TEXT
+    answer      TEXT,
+    answer_raw  TEXT,
+    trail       TEXT    NOT NULL DEFAULT ''
 ) STRICT;
 "
         )
@@ -165,8 +170,39 @@ ALTER TABLE requests_v2 RENAME TO requests;
     indexes!()
 );
 
+/// Version 2 to 3, the journal: deliveries keep the exact text typed and how far the typing
+/// got (`typed`, `stage`); messages may be answers, controller prompts and notices as well as
+/// chat; requests gain the `asked` and `delivered` states, `ask` requests, the raw answer taken
+/// from `outbox/` and the backends' trail. The tables are rebuilt (their checks change).
+const UPGRADE_2_TO_3: &str = concat!(
+    messages_table!("messages_v3"),
+    "INSERT INTO messages_v3 (seq, id, ts_ms, sender, addressee, kind, urgent, content, meta)
+    SELECT seq, id, ts_ms, sender, addressee, kind, urgent, content, meta FROM messages;
+",
+    deliveries_table!("deliveries_v3"),
+    "INSERT INTO deliveries_v3 (id, message_seq, recipient, pane, status, attempts, last_error,
+                           created_ms, updated_ms, delivered_ms)
+    SELECT id, message_seq, recipient, pane, status, attempts, last_error,
+           created_ms, updated_ms, delivered_ms
+    FROM deliveries;
+",
+    requests_table!("requests_v3"),
+    "INSERT INTO requests_v3 (id, pane, agent, kind, detected_ns, status, answered_by,
+                         updated_ms, text, answer)
+    SELECT id, pane, agent, kind, detected_ns, status, answered_by, updated_ms, text, answer
+    FROM requests;
+DROP TABLE deliveries;
+DROP TABLE requests;
+DROP TABLE messages;
+ALTER TABLE messages_v3 RENAME TO messages;
+ALTER TABLE deliveries_v3 RENAME TO deliveries;
+ALTER TABLE requests_v3 RENAME TO requests;
+",
+    indexes!()
+);
+
 /// `UPGRADES[n - 1]` takes the schema from version `n` to `n + 1`.
-const UPGRADES: &[&str] = &[UPGRADE_1_TO_2];
+const UPGRADES: &[&str] = &[UPGRADE_1_TO_2, UPGRADE_2_TO_3];
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = UPGRADES.len() as i64 + 1;

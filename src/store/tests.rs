@@ -416,7 +416,7 @@ fn a_file_of_the_first_build_is_upgraded_whole() {
     assert_eq!(s.paused().unwrap(), ["carol"]);
     assert_eq!(s.request("r-1").unwrap().unwrap().text, "go on?");
     let r = s.recover().unwrap();
-    assert_eq!((r.unconfirmed.len(), r.queued, r.held), (1, 1, 1));
+    assert_eq!((r.typing.len(), r.queued, r.held), (1, 1, 1));
     // New messages continue after the old ones.
     let m = send(&mut s, "person", "all", "third", &["bob"]);
     assert!(m.id.as_str() > "m-20261121-010000-000002");

@@ -11,8 +11,6 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::mailbox::RequestKind;
-
 /// The addressee of a message to everyone.
 pub const ALL: &str = "all";
 /// The longest name (sender, addressee, recipient) and pane id, in bytes.
@@ -45,6 +43,12 @@ pub enum MessageKind {
     Key,
     /// A note from the bridge itself.
     System,
+    /// An answer to a worker's request (from `outbox/` or a controller backend).
+    Answer,
+    /// A request wrapped for a controller agent.
+    Prompt,
+    /// A notice from the bridge to one agent (a message it sent was refused).
+    Notice,
 }
 
 impl MessageKind {
@@ -53,6 +57,9 @@ impl MessageKind {
             MessageKind::Chat => "chat",
             MessageKind::Key => "key",
             MessageKind::System => "system",
+            MessageKind::Answer => "answer",
+            MessageKind::Prompt => "prompt",
+            MessageKind::Notice => "notice",
         }
     }
 
@@ -61,6 +68,9 @@ impl MessageKind {
             "chat" => MessageKind::Chat,
             "key" => MessageKind::Key,
             "system" => MessageKind::System,
+            "answer" => MessageKind::Answer,
+            "prompt" => MessageKind::Prompt,
+            "notice" => MessageKind::Notice,
             _ => return None,
         })
     }
@@ -144,14 +154,56 @@ impl fmt::Display for DeliveryStatus {
     }
 }
 
-/// Where a worker's request stands.
+/// How a request was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestKind {
+    /// A `<<CONTROLLER_REQUEST>>` block.
+    Block,
+    /// A heuristic: the worker went idle on a phrase such as "what would you like".
+    Heuristic,
+    /// A question asked through the API (an MCP tool call).
+    Ask,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Block => "block",
+            RequestKind::Heuristic => "heuristic",
+            RequestKind::Ask => "ask",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RequestKind> {
+        Some(match s {
+            "block" => RequestKind::Block,
+            "heuristic" => RequestKind::Heuristic,
+            "ask" => RequestKind::Ask,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a worker's request stands: `detected -> asked -> answered -> delivered`, or
+/// `fallback` (with the person) from `detected` or `asked`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RequestStatus {
-    /// Waiting for an answer.
+    /// Detected, waiting for an answer (stored as `open`).
     Open,
-    /// Answered (by a backend or a person).
+    /// A controller backend is working on it.
+    Asked,
+    /// Answered (by a backend or a person); the answer waits to be typed.
     Answered,
+    /// The answer was typed and submitted (or returned to the API caller).
+    Delivered,
     /// Handed to the person after the backends could not answer.
     Fallback,
 }
@@ -160,7 +212,9 @@ impl RequestStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             RequestStatus::Open => "open",
+            RequestStatus::Asked => "asked",
             RequestStatus::Answered => "answered",
+            RequestStatus::Delivered => "delivered",
             RequestStatus::Fallback => "fallback",
         }
     }
@@ -168,25 +222,44 @@ impl RequestStatus {
     pub fn parse(s: &str) -> Option<RequestStatus> {
         Some(match s {
             "open" => RequestStatus::Open,
+            "asked" => RequestStatus::Asked,
             "answered" => RequestStatus::Answered,
+            "delivered" => RequestStatus::Delivered,
             "fallback" => RequestStatus::Fallback,
             _ => return None,
         })
     }
-}
 
-pub(super) fn request_kind_str(kind: RequestKind) -> &'static str {
-    match kind {
-        RequestKind::Block => "block",
-        RequestKind::Heuristic => "heuristic",
+    /// Whether the request has its answer (typed or not).
+    pub fn is_answered(self) -> bool {
+        matches!(self, RequestStatus::Answered | RequestStatus::Delivered)
     }
 }
 
-pub(super) fn parse_request_kind(s: &str) -> Option<RequestKind> {
-    match s {
-        "block" => Some(RequestKind::Block),
-        "heuristic" => Some(RequestKind::Heuristic),
-        _ => None,
+/// How far the typing of a `delivering` row got, recorded before each step: `None`, nothing
+/// may have been typed beyond (part of) the text; `Text`, the text was put in the prompt;
+/// `Submit`, a submit key may have been sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Text,
+    Submit,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Text => "text",
+            Stage::Submit => "submit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        Some(match s {
+            "text" => Stage::Text,
+            "submit" => Stage::Submit,
+            _ => return None,
+        })
     }
 }
 
@@ -256,6 +329,10 @@ pub struct Delivery {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// The exact text typed (set when it went `delivering`).
+    pub typed: Option<String>,
+    /// How far the typing got.
+    pub stage: Option<Stage>,
 }
 
 /// A message and what became of it for each recipient.
@@ -316,13 +393,18 @@ pub struct RequestRow {
     /// The backend or person that answered (`pane`, `exec`, `rules`, `person`…).
     pub answered_by: Option<String>,
     pub answer: Option<String>,
+    /// The answer file as read from `outbox/` (so that a restart never takes it as new).
+    pub answer_raw: Option<String>,
+    /// What each backend did with it, in order ("rules: no rule matched", …).
+    pub trail: Vec<String>,
 }
 
 /// What [`Store::recover`](super::Store::recover) found at start-up.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Recovered {
-    /// Deliveries that were being typed when the daemon died, now `unconfirmed`.
-    pub unconfirmed: Vec<Delivery>,
+    /// Deliveries that were being typed when the daemon died (still `delivering`: the core
+    /// looks at the pane to finish them).
+    pub typing: Vec<Delivery>,
     /// Deliveries still waiting for their recipient.
     pub queued: u64,
     /// Deliveries waiting for a paused recipient.

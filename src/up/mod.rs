@@ -363,7 +363,7 @@ fn mcp_snippets(
     let names: Vec<&str> = slots
         .iter()
         .map(|s| s.label.as_str())
-        .filter(|l| *l != crate::daemon::chat_core::CHAT_LABEL)
+        .filter(|l| *l != crate::names::CHAT_LABEL)
         .collect();
     match dir {
         None => {

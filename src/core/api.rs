@@ -1,0 +1,206 @@
+//! The API methods the core answers, as a typed enum with one function per method. The runner
+//! parses a call into a [`Request`] (or answers it itself: subscriptions, pane snapshots); the
+//! core answers with [`super::Effect::Reply`], at once or, for `request.ask` with a wait, when
+//! the answer comes.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::api::protocol::{self as p, method, RpcError};
+use crate::names::PERSON;
+use crate::store::{Cursor, HistoryQuery};
+use crate::tmux::command::KeyName;
+
+use super::chat::{store_err, wire_message};
+use super::{CallId, Core, Effect};
+
+/// A call the core answers.
+#[derive(Debug, Clone)]
+pub enum Request {
+    Hello(p::HelloParams),
+    ChatSend(p::ChatSendParams),
+    ChatHistory(p::ChatHistoryParams),
+    ChatRead(p::ChatReadParams),
+    AgentsList,
+    Pause(p::AgentNameParams),
+    Resume(p::AgentNameParams),
+    Key(p::AgentKeyParams),
+    Ask(p::RequestAskParams),
+    Get(p::RequestGetParams),
+}
+
+impl Request {
+    /// The request for a method, or `Ok(None)` for a method the core does not answer.
+    pub fn parse(name: &str, params: Value) -> Result<Option<Request>, RpcError> {
+        Ok(Some(match name {
+            method::HELLO => Request::Hello(p::params(params)?),
+            method::CHAT_SEND => Request::ChatSend(p::params(params)?),
+            method::CHAT_HISTORY => Request::ChatHistory(p::params(params)?),
+            method::CHAT_READ => Request::ChatRead(p::params(params)?),
+            method::AGENTS_LIST => Request::AgentsList,
+            method::AGENT_PAUSE => Request::Pause(p::params(params)?),
+            method::AGENT_RESUME => Request::Resume(p::params(params)?),
+            method::AGENT_KEY => Request::Key(p::params(params)?),
+            method::REQUEST_ASK => Request::Ask(p::params(params)?),
+            method::REQUEST_GET => Request::Get(p::params(params)?),
+            _ => return Ok(None),
+        }))
+    }
+}
+
+impl Core {
+    pub(super) fn call(&mut self, call: CallId, conn: u64, request: Request) {
+        let result = match request {
+            Request::Hello(h) => self.hello(conn, h),
+            Request::ChatSend(s) => self.api_send(conn, s),
+            Request::ChatHistory(h) => self.history(h),
+            Request::ChatRead(r) => self.read(r),
+            Request::AgentsList => p::result(&self.agents_list()),
+            Request::Pause(a) => self
+                .pause(a.name, true)
+                .and_then(|names| p::result(&p::AgentNamesResult { names })),
+            Request::Resume(a) => self
+                .pause(a.name, false)
+                .and_then(|names| p::result(&p::AgentNamesResult { names })),
+            Request::Key(k) => self.key(conn, k),
+            Request::Ask(a) => match self.ask(call, a) {
+                Ok(None) => return,
+                Ok(Some(v)) => Ok(v),
+                Err(e) => Err(e),
+            },
+            Request::Get(g) => self.get(g),
+        };
+        self.out.push(Effect::Reply { call, result });
+    }
+
+    fn caller(&self, conn: u64) -> String {
+        self.names
+            .get(&conn)
+            .cloned()
+            .unwrap_or_else(|| PERSON.to_string())
+    }
+
+    fn hello(&mut self, conn: u64, h: p::HelloParams) -> Result<Value, RpcError> {
+        if !p::is_valid_name(&h.name) {
+            return Err(RpcError::invalid_params(format!(
+                "not a valid name: {:?}",
+                h.name
+            )));
+        }
+        self.names.insert(conn, h.name.clone());
+        p::result(&p::HelloResult {
+            name: h.name,
+            session: self.s.session.clone(),
+        })
+    }
+
+    fn api_send(&mut self, conn: u64, s: p::ChatSendParams) -> Result<Value, RpcError> {
+        let from = s.from.clone().unwrap_or_else(|| self.caller(conn));
+        if !p::is_valid_name(&from) {
+            return Err(RpcError::invalid_params(format!(
+                "not a valid sender name: {from:?}"
+            )));
+        }
+        let r = self.chat_send(&from, &s.content, s.to.as_deref(), s.urgent, s.meta)?;
+        p::result(&r)
+    }
+
+    fn history(&self, h: p::ChatHistoryParams) -> Result<Value, RpcError> {
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| RpcError::unavailable("no chat"))?;
+        let q = HistoryQuery {
+            limit: h.limit.map(|l| l as usize),
+            since: h.since.as_deref().map(Cursor::parse),
+            involving: h.involving,
+            ..Default::default()
+        };
+        let rows = store.history(&q).map_err(store_err)?;
+        let messages = rows
+            .into_iter()
+            .map(|m| {
+                let mut w = wire_message(&m.message);
+                w.deliveries = m
+                    .deliveries
+                    .iter()
+                    .map(|d| p::Delivery {
+                        recipient: d.recipient.clone(),
+                        status: super::deliveries::wire_status(d.status),
+                    })
+                    .collect();
+                w
+            })
+            .collect();
+        p::result(&p::ChatHistoryResult { messages })
+    }
+
+    fn read(&mut self, r: p::ChatReadParams) -> Result<Value, RpcError> {
+        let since = r
+            .since
+            .clone()
+            .or_else(|| self.read_marks.get(&r.name).cloned());
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| RpcError::unavailable("no chat"))?;
+        let msgs = store
+            .messages_for(&r.name, since.as_deref(), 200)
+            .map_err(store_err)?;
+        if let Some(last) = msgs.last() {
+            self.read_marks.insert(r.name.clone(), last.id.clone());
+        }
+        p::result(&p::ChatReadResult {
+            messages: msgs.iter().map(wire_message).collect(),
+        })
+    }
+
+    fn key(&mut self, conn: u64, k: p::AgentKeyParams) -> Result<Value, RpcError> {
+        let caller = self.caller(conn);
+        if self.agents.is_agent(&caller) {
+            return Err(RpcError::forbidden("only the person sends keys"));
+        }
+        let key = KeyName::parse(&k.key).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+        if !self.agents.is_agent(&k.name) {
+            return Err(RpcError::not_found(format!("unknown agent {:?}", k.name)));
+        }
+        if self.agents.pane_of(&k.name).is_none() {
+            return Err(RpcError::not_found(format!("{} has no pane now", k.name)));
+        }
+        self.chat_send(&caller, &format!("!{key}"), Some(&k.name), true, None)?;
+        p::result(&p::Empty {})
+    }
+
+    /// `request.ask`: files the question; answers at once, or when the answer comes (at most
+    /// `wait_seconds`).
+    fn ask(&mut self, call: CallId, a: p::RequestAskParams) -> Result<Option<Value>, RpcError> {
+        if self.store.is_none() {
+            return Err(RpcError::unavailable("dry run: requests are not filed"));
+        }
+        if a.question.trim().is_empty() {
+            return Err(RpcError::invalid_params("the question is empty"));
+        }
+        let id = self.file_api_request(&a.from, &a.question);
+        let wait = a.wait_seconds.unwrap_or(0).min(600);
+        let info = self.request_info(&id);
+        if wait == 0 || info.status == p::RequestStatus::Answered {
+            return p::result(&info).map(Some);
+        }
+        let deadline = self.now + Duration::from_secs(wait);
+        self.wait_ask(&id, call, deadline);
+        Ok(None)
+    }
+
+    fn get(&self, g: p::RequestGetParams) -> Result<Value, RpcError> {
+        let exists = self
+            .store
+            .as_ref()
+            .and_then(|s| s.request(&g.id).ok().flatten())
+            .is_some();
+        if !exists {
+            return Err(RpcError::not_found(format!("no request {:?}", g.id)));
+        }
+        p::result(&self.request_info(&g.id))
+    }
+}

@@ -1,0 +1,392 @@
+//! Everything the bridge types goes through here: one queue per pane, filled from the journal
+//! (the store's delivery rows), one writer at a time per pane, typing only when the pane is
+//! idle with an empty prompt (urgent text also into a busy pane, never into a menu).
+//!
+//! Before a job is handed to a writer, its row becomes `delivering` with the exact text
+//! ([`crate::store::Store::begin_typing`]); the writer announces each further step
+//! ([`super::Event::Stage`]) and the journal records it before the step happens; the outcome
+//! is recorded when the writer reports. So at any crash the journal says what may be in the
+//! pane ([`super::recovery`]).
+
+use std::collections::VecDeque;
+
+use serde_json::json;
+use tracing::{debug, warn};
+
+use crate::api::protocol as p;
+use crate::chatline::{delivered_text, To};
+use crate::detect::PaneState;
+use crate::inject::{self, InjectError, Outcome};
+use crate::store::{DeliveryStatus as DS, Message, MessageKind};
+use crate::tmux::command::KeyName;
+use crate::tmux::PaneId;
+
+use super::{Core, Effect, How, Job, View};
+
+/// What an item is, so its outcome can be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemKind {
+    /// An answer to request `id`.
+    Answer { request: String },
+    /// Request `id` wrapped for the controller.
+    Prompt { request: String },
+    /// A chat message.
+    Chat { message: String },
+    /// A notice from the bridge.
+    Notice,
+    /// A key the person sends.
+    Key(KeyName),
+}
+
+/// One journal row waiting for (or being typed into) a pane.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub delivery: i64,
+    pub text: String,
+    pub kind: ItemKind,
+    pub urgent: bool,
+    pub recipient: String,
+}
+
+impl Item {
+    /// The request an answer or a prompt is for.
+    pub fn request(&self) -> Option<&str> {
+        match &self.kind {
+            ItemKind::Answer { request } | ItemKind::Prompt { request } => Some(request),
+            _ => None,
+        }
+    }
+
+    /// The item a journal row stands for.
+    pub fn from_row(delivery: i64, recipient: &str, m: &Message) -> Option<Item> {
+        let request = || {
+            m.meta
+                .get("request")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let (text, kind) = match m.kind {
+            MessageKind::Chat => (
+                delivered_text(&m.from, &To::parse(&m.to), &m.content),
+                ItemKind::Chat {
+                    message: m.id.clone(),
+                },
+            ),
+            MessageKind::Answer => (
+                m.content.clone(),
+                ItemKind::Answer {
+                    request: request()?,
+                },
+            ),
+            MessageKind::Prompt => (
+                m.content.clone(),
+                ItemKind::Prompt {
+                    request: request()?,
+                },
+            ),
+            MessageKind::Notice | MessageKind::System => (m.content.clone(), ItemKind::Notice),
+            MessageKind::Key => {
+                let key = m.content.strip_prefix("key ").unwrap_or(&m.content);
+                (key.to_string(), ItemKind::Key(KeyName::parse(key).ok()?))
+            }
+        };
+        Some(Item {
+            delivery,
+            text,
+            kind,
+            urgent: m.urgent,
+            recipient: recipient.to_string(),
+        })
+    }
+}
+
+/// The queue of one pane.
+#[derive(Debug, Default)]
+pub struct Queue {
+    pub waiting: VecDeque<Item>,
+    /// The item a writer is typing.
+    pub in_flight: Option<Item>,
+}
+
+impl Queue {
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty() && self.in_flight.is_none()
+    }
+
+    pub fn len(&self) -> usize {
+        self.waiting.len() + usize::from(self.in_flight.is_some())
+    }
+
+    fn push(&mut self, item: Item) {
+        if item.urgent {
+            // Before the ordinary items, after earlier urgent ones.
+            let at = self.waiting.iter().take_while(|x| x.urgent).count();
+            self.waiting.insert(at, item);
+        } else {
+            self.waiting.push_back(item);
+        }
+    }
+}
+
+impl Core {
+    /// Puts a chat agent's queued rows from the journal into its pane's queue (once each).
+    pub(super) fn load_queue(&mut self, name: &str) {
+        if let Some(pane) = self.agents.pane_of(name) {
+            self.load_queue_of(pane, name);
+        }
+    }
+
+    /// Puts `recipient`'s queued rows into `pane`'s queue (once each), and tries to type.
+    pub(super) fn load_queue_of(&mut self, pane: PaneId, recipient: &str) {
+        let Some(store) = &self.store else { return };
+        let rows = match store.next_deliveries_with_messages(recipient, 1000) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, recipient, "cannot read the queue");
+                return;
+            }
+        };
+        let mut added = false;
+        for (d, m) in rows {
+            if self.in_queue.contains(&d.id) {
+                continue;
+            }
+            let Some(item) = Item::from_row(d.id, recipient, &m) else {
+                warn!(
+                    delivery = d.id,
+                    "a journal row that cannot be typed; marked failed"
+                );
+                self.journal(|st| st.mark(d.id, DS::Failed, Some("not a typeable item")));
+                continue;
+            };
+            self.in_queue.insert(d.id);
+            self.agents.slot(pane).queue.push(item);
+            added = true;
+        }
+        if added && self.started {
+            self.pump(pane);
+        }
+    }
+
+    /// Starts the next job for a pane when it is ready; shows the queue to the person.
+    pub(super) fn pump(&mut self, pane: PaneId) {
+        let paused = self
+            .agents
+            .agent_of(pane)
+            .is_some_and(|n| self.paused.contains(&n));
+        let slot = self.agents.slot(pane);
+        let can = slot.queue.in_flight.is_none() && slot.recovering.is_empty() && !paused;
+        let front_urgent = slot.queue.waiting.front().is_some_and(|i| i.urgent);
+        let front_key = slot
+            .queue
+            .waiting
+            .front()
+            .is_some_and(|i| matches!(i.kind, ItemKind::Key(_)));
+        let go = can
+            && slot.seen
+            && (slot.ready() || front_key || (front_urgent && slot.state == PaneState::Busy));
+        if go {
+            if let Some(item) = slot.queue.waiting.pop_front() {
+                self.start_job(pane, item, How::Type);
+            }
+        }
+        self.show_queue(pane);
+    }
+
+    /// Records the row as being typed, then hands the job to a writer.
+    pub(super) fn start_job(&mut self, pane: PaneId, item: Item, how: How) {
+        let (text, how) = match &item.kind {
+            ItemKind::Key(k) => (k.to_string(), How::Key(k.clone())),
+            _ => (inject::guard_prefix(&inject::sanitize(&item.text)), how),
+        };
+        if text.trim().is_empty() {
+            self.journal(|st| st.mark(item.delivery, DS::Failed, Some("nothing to type")));
+            self.in_queue.remove(&item.delivery);
+            self.item_failed(
+                &item,
+                "the text has nothing to send once control characters are removed",
+            );
+            return;
+        }
+        if self.store.is_some()
+            && self
+                .journal(|st| st.begin_typing(item.delivery, &text))
+                .is_none()
+        {
+            // Not recorded: not typed (it stays queued in the journal for a restart).
+            self.in_queue.remove(&item.delivery);
+            return;
+        }
+        if let ItemKind::Prompt { request } = &item.kind {
+            if let Some(a) = self.auto.asking.as_mut().filter(|a| a.id == *request) {
+                a.typed = true;
+                a.delivery = Some(item.delivery);
+            }
+        }
+        if !matches!(item.kind, ItemKind::Key(_)) {
+            self.agents.slot(pane).track.typed(&text);
+        }
+        self.delivery_update(&item, DS::Delivering, None);
+        let job = Job {
+            delivery: item.delivery,
+            pane,
+            text,
+            how,
+            urgent: item.urgent,
+        };
+        self.agents.slot(pane).queue.in_flight = Some(item);
+        self.out.push(Effect::Deliver(job));
+    }
+
+    /// A writer finished.
+    pub(super) fn done(&mut self, job: Job, result: Result<Outcome, InjectError>) {
+        let pane = job.pane;
+        let slot = self.agents.slot(pane);
+        let item = match slot.queue.in_flight.take() {
+            Some(i) if i.delivery == job.delivery => i,
+            other => {
+                slot.queue.in_flight = other;
+                warn!(
+                    delivery = job.delivery,
+                    "a report for a job that is not in flight"
+                );
+                return;
+            }
+        };
+        match result {
+            Ok(outcome) => self.finished(pane, &job, item, outcome),
+            Err(InjectError::Empty) => {
+                self.in_queue.remove(&item.delivery);
+                self.journal(|st| st.mark(item.delivery, DS::Failed, Some("nothing to type")));
+                self.delivery_update(&item, DS::Failed, Some("nothing to type"));
+                self.item_failed(
+                    &item,
+                    "the response has nothing to send once control characters are removed",
+                );
+            }
+            Err(e) => {
+                // Nothing was typed: back to the front of the queue.
+                debug!(%pane, error = %e, "not delivered yet; back in the queue");
+                let detail = e.to_string();
+                self.journal(|st| st.mark(item.delivery, DS::Queued, Some(&detail)));
+                self.delivery_update(&item, DS::Queued, Some(&detail));
+                self.agents.slot(pane).queue.waiting.push_front(item);
+            }
+        }
+        self.out.push(Effect::Look(vec![pane]));
+    }
+
+    fn finished(&mut self, pane: PaneId, job: &Job, item: Item, outcome: Outcome) {
+        self.in_queue.remove(&item.delivery);
+        let (status, word, detail) = match &outcome {
+            Outcome::Delivered { key, evidence } => (
+                DS::Delivered,
+                "delivered",
+                format!("submitted with {key}: {evidence}"),
+            ),
+            Outcome::Typed => (DS::Delivered, "typed", "not submitted".to_string()),
+            Outcome::Unconfirmed { reason } => (DS::Unconfirmed, "unconfirmed", reason.clone()),
+        };
+        let error = (status != DS::Delivered).then_some(detail.as_str());
+        self.journal(|st| st.mark(item.delivery, status, error));
+        self.delivery_update(&item, status, error);
+        let id = match &item.kind {
+            ItemKind::Answer { request } | ItemKind::Prompt { request } => request.clone(),
+            ItemKind::Chat { message } => message.clone(),
+            ItemKind::Notice => format!("notice {}", item.delivery),
+            ItemKind::Key(k) => format!("key {k}"),
+        };
+        let word = match (&item.kind, word) {
+            (ItemKind::Prompt { .. }, "delivered") => "prompted",
+            (_, w) => w,
+        };
+        match (&item.kind, status) {
+            (ItemKind::Answer { request }, DS::Delivered) => {
+                self.answer_delivered(request, pane, &job.text, &detail);
+            }
+            (ItemKind::Answer { request }, _) => {
+                // The text may be in the prompt or may have gone: never typed twice on a
+                // guess. The person decides (save the file again to retry).
+                self.view(View::Error {
+                    id: request.clone(),
+                    text: format!(
+                        "delivery unconfirmed: {detail}. The text may be in the worker's \
+                         prompt; save this response again to retry."
+                    ),
+                });
+            }
+            _ => {}
+        }
+        self.print(
+            word,
+            format!("{id} → {pane}: {detail}"),
+            json!({ "id": id, "pane": pane.to_string(), "detail": detail,
+                    "delivery": item.delivery }),
+        );
+    }
+
+    /// An item that can never be typed.
+    fn item_failed(&mut self, item: &Item, why: &str) {
+        if let ItemKind::Answer { request } = &item.kind {
+            self.view(View::Error {
+                id: request.clone(),
+                text: why.to_string(),
+            });
+        }
+    }
+
+    /// Tells subscribers how a chat delivery stands.
+    pub(super) fn delivery_update(&mut self, item: &Item, status: DS, detail: Option<&str>) {
+        let ItemKind::Chat { message } = &item.kind else {
+            return;
+        };
+        let status = wire_status(status);
+        self.publish(
+            p::event::DELIVERY_UPDATE,
+            p::DeliveryUpdateEvent {
+                message_id: message.clone(),
+                recipient: item.recipient.clone(),
+                status,
+                detail: detail.map(str::to_string),
+            },
+        );
+    }
+
+    /// Shows the person what waits for a pane (when it changed).
+    pub(super) fn show_queue(&mut self, pane: PaneId) {
+        let slot = self.agents.slot(pane);
+        let n = slot.queue.len() + slot.recovering.len();
+        let status = if n == 0 {
+            None
+        } else if slot.queue.in_flight.is_some() {
+            Some(format!("[macs: delivering, {n} queued]"))
+        } else {
+            let why = if !slot.seen {
+                "waiting for a first look"
+            } else if slot.state == PaneState::Idle && !slot.ready() {
+                "waiting: the prompt holds someone's text"
+            } else if slot.state == PaneState::Asking {
+                "waiting: a menu is open"
+            } else {
+                "waiting for idle"
+            };
+            Some(format!("[macs: {n} queued, {why}]"))
+        };
+        if status == slot.shown {
+            return;
+        }
+        slot.shown = status.clone();
+        self.out.push(Effect::ShowQueue { pane, status });
+    }
+}
+
+/// A journal status as the API says it.
+pub(super) fn wire_status(s: DS) -> p::DeliveryStatus {
+    match s {
+        DS::Queued | DS::Held => p::DeliveryStatus::Queued,
+        DS::Delivering => p::DeliveryStatus::Delivering,
+        DS::Delivered => p::DeliveryStatus::Delivered,
+        DS::Unconfirmed => p::DeliveryStatus::Unconfirmed,
+        DS::Failed => p::DeliveryStatus::Failed,
+    }
+}

@@ -1,0 +1,169 @@
+//! What a pane's new screen means: turns (busy → idle), new blocks (requests from the worker,
+//! responses from the controller, messages from chat agents), questions at the end of the
+//! worker's turn (heuristics), capped blocks. Then the queue of that pane gets its chance.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tracing::debug;
+
+use crate::api::protocol as p;
+use crate::detect::blocks::{self, BlockKind};
+use crate::detect::heuristic;
+use crate::detect::tracker::BlockTracker;
+use crate::detect::PaneState;
+use crate::store::RequestKind;
+use crate::tmux::PaneId;
+
+use super::{Core, PaneSeen};
+
+/// Per watched pane: what the detectors remember.
+#[derive(Debug)]
+pub struct Track {
+    pub tracker: BlockTracker,
+    pub state: PaneState,
+    pub turn: u64,
+    pub block_this_turn: bool,
+    pub asked_this_turn: bool,
+    /// What the bridge typed here lately (for the heuristic's echo check).
+    pub typed: Vec<String>,
+    /// A capped block was reported and has not gone since.
+    pub capped_reported: bool,
+}
+
+impl Default for Track {
+    fn default() -> Track {
+        Track {
+            tracker: BlockTracker::new(Duration::from_millis(1500)),
+            state: PaneState::Unknown,
+            turn: 0,
+            block_this_turn: false,
+            asked_this_turn: false,
+            typed: Vec::new(),
+            capped_reported: false,
+        }
+    }
+}
+
+impl Track {
+    pub fn typed(&mut self, text: &str) {
+        self.tracker.typed(text);
+        self.typed.push(text.to_string());
+        if self.typed.len() > 32 {
+            self.typed.remove(0);
+        }
+    }
+}
+
+impl Core {
+    /// A pane's screen changed.
+    pub(super) fn seen(&mut self, seen: PaneSeen) {
+        let id = seen.pane;
+        let is_worker = self.agents.worker == Some(id);
+        let is_controller = self.agents.controller == Some(id);
+        let chat_agent = self.agents.agent_of(id);
+        let watched = is_worker || is_controller || chat_agent.is_some();
+        let look = &seen.look;
+        let now = self.now;
+        let mut requests = Vec::new();
+        let mut responses = Vec::new();
+        let mut messages = Vec::new();
+        let mut capped_event = None;
+        if watched {
+            let limits = self.s.limits;
+            let slot = self.agents.slot(id);
+            let track = &mut slot.track;
+            let was = track.state;
+            if look.state == PaneState::Busy && was != PaneState::Busy {
+                track.turn += 1;
+                track.block_this_turn = false;
+                track.asked_this_turn = false;
+            }
+            track.state = look.state;
+            // Blocks first, so that a block that ends the turn counts for this turn.
+            let scan = blocks::find_blocks(&seen.lines, &limits);
+            let fresh = track.tracker.observe(&scan.blocks, track.turn, now);
+            if !scan.capped.is_empty() && !track.capped_reported {
+                track.capped_reported = true;
+                let c = &scan.capped[0];
+                capped_event = Some(format!(
+                    "{id}: a {} block of {} lines / {} bytes was never closed within the limits ({} lines, {} bytes); ignored",
+                    c.kind.label(), c.lines, c.bytes, limits.max_lines, limits.max_bytes
+                ));
+            } else if scan.capped.is_empty() {
+                track.capped_reported = false;
+            }
+            for b in fresh {
+                match (&b.kind, is_controller) {
+                    (BlockKind::Request, false) if is_worker => {
+                        track.block_this_turn = true;
+                        requests.push((RequestKind::Block, b.body));
+                    }
+                    (BlockKind::Response, true) => responses.push(b.body),
+                    (BlockKind::Message { to }, _) if chat_agent.is_some() => {
+                        messages.push((to.clone(), b.body));
+                    }
+                    _ => debug!(pane = %id, kind = ?b.kind, "block ignored"),
+                }
+            }
+            let turn_ended = is_worker && was == PaneState::Busy && look.state == PaneState::Idle;
+            if turn_ended && self.s.heuristic && !track.block_this_turn && !track.asked_this_turn {
+                if let Some(profile) = self.profiles.get(&look.profile) {
+                    if let Some(reply) = heuristic::last_reply(profile, &look.lines) {
+                        if !heuristic::is_echo(&reply, &track.typed) {
+                            if let Some(reason) = self.heuristics.judge(&reply) {
+                                debug!(pane = %id, %reason, "heuristic request");
+                                track.asked_this_turn = true;
+                                requests.push((RequestKind::Heuristic, reply));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let slot = self.agents.slot(id);
+        let changed = slot.state != look.state;
+        slot.state = look.state;
+        slot.prompt = look.prompt_input.clone();
+        slot.profile = look.profile.clone();
+        slot.seen = true;
+        if let Some(line) = capped_event {
+            self.print("capped", line, json!({ "pane": id.to_string() }));
+        }
+        let agent = self.agents.display(id);
+        for (kind, text) in requests {
+            self.request(id, &agent, kind, text);
+        }
+        for body in responses {
+            self.controller_response(body);
+        }
+        if let Some(from) = &chat_agent {
+            for (to, body) in messages {
+                self.agent_message(from, &to, &body);
+            }
+            if changed {
+                self.publish(
+                    p::event::AGENT_STATE,
+                    p::AgentStateEvent {
+                        name: from.clone(),
+                        pane: id.to_string(),
+                        state: look.state.into(),
+                    },
+                );
+            }
+        }
+        self.recover_pane(id, look);
+        self.pump(id);
+    }
+
+    /// Block texts already handled before a restart are known as seen on this pane.
+    pub(super) fn preload(&mut self, pane: PaneId, kind: RequestKind, text: &str) {
+        let now = self.now;
+        let track = &mut self.agents.slot(pane).track;
+        if kind == RequestKind::Heuristic {
+            track.asked_this_turn = true;
+        } else {
+            track.tracker.preload(&BlockKind::Request, text, now);
+        }
+    }
+}

@@ -1,0 +1,893 @@
+//! A request's road: detected → asked → answered → delivered, or to the person.
+//!
+//! Each request has one record in the journal (the store's `requests` table): its text, where
+//! it stands, the answer and who gave it, and the trail of backends that tried. `inbox/<id>.md`
+//! and `archive/` are views written from it. An answer, whoever gives it (a rule, the
+//! controller pane, an `exec` command, a person's `outbox/<id>.md`), becomes an `answer`
+//! message with one delivery row for the worker, and takes the road every typed item takes
+//! (`deliveries`). An answer taken from `outbox/` is recorded with its content and time, so a
+//! restart never takes the same file again.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Instant, SystemTime};
+
+use chrono::Utc;
+use serde_json::json;
+use tracing::warn;
+
+use crate::api::protocol as p;
+use crate::config::{Config, Rule};
+use crate::detect::blocks::{self, BlockKind, Limits};
+use crate::mailbox::{Delivered, Mailbox, RequestRecord, ResponseError, ResponseFile};
+use crate::names::API_PANE;
+use crate::store::{
+    DeliveryStatus, MessageKind, NewMessage, RequestKind, RequestRow, RequestStatus,
+};
+use crate::tmux::PaneId;
+
+use super::{first_line, CallId, Core, Effect, View};
+
+/// One link of the backend chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The first matching rule answers.
+    Rules,
+    /// A controller agent in a tmux pane (also called `codex-interactive`).
+    Pane,
+    /// A command run once per request.
+    Exec,
+    /// A person, through the files.
+    Manual,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Rules => "rules",
+            Backend::Pane => "pane",
+            Backend::Exec => "exec",
+            Backend::Manual => "manual",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Backend> {
+        match name {
+            "rules" => Some(Backend::Rules),
+            "pane" | "codex-interactive" => Some(Backend::Pane),
+            "exec" => Some(Backend::Exec),
+            "manual" => Some(Backend::Manual),
+            _ => None,
+        }
+    }
+}
+
+/// The chain of backends for this configuration; it always ends with `manual`.
+pub fn chain(cfg: &Config) -> Vec<Backend> {
+    let mut chain: Vec<Backend> = if cfg.controller_backends.is_empty() {
+        let mut c = Vec::new();
+        if !cfg.rules.is_empty() {
+            c.push(Backend::Rules);
+        }
+        if cfg.controller_cmd.is_empty() {
+            c.push(Backend::Pane);
+        } else {
+            c.push(Backend::Exec);
+        }
+        c
+    } else {
+        cfg.controller_backends
+            .iter()
+            .filter_map(|n| Backend::parse(n))
+            .collect()
+    };
+    if let Some(i) = chain.iter().position(|b| *b == Backend::Manual) {
+        chain.truncate(i);
+    }
+    chain.dedup();
+    chain.push(Backend::Manual);
+    chain
+}
+
+/// The reply of the first rule that matches the request.
+pub fn rules_answer<'r>(rules: &'r [Rule], request: &str) -> Option<&'r Rule> {
+    rules.iter().find(|r| r.regex.is_match(request))
+}
+
+/// What an `exec` run came to.
+#[derive(Debug)]
+pub struct ExecDone {
+    pub id: String,
+    /// Standard output, or why there is no answer.
+    pub result: Result<String, String>,
+}
+
+/// Auto mode's moving parts (the durable part is in the journal).
+#[derive(Debug, Default)]
+pub struct Auto {
+    /// Requests on their way down the chain: id → the next backend to try.
+    pub routes: HashMap<String, Route>,
+    /// Requests waiting for the controller pane, oldest first.
+    pub waiting: VecDeque<String>,
+    /// The one request the controller pane is working on.
+    pub asking: Option<Asking>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub text: String,
+    pub agent: String,
+    pub next: usize,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Asking {
+    pub id: String,
+    pub since: Instant,
+    /// The prompt's delivery row, while it waits or is typed.
+    pub delivery: Option<i64>,
+    /// The prompt was typed; response blocks before that are not answers.
+    pub typed: bool,
+}
+
+/// The text of a response file: the WORKER INSTRUCTIONS of a `<<CONTROLLER_RESPONSE>>` block
+/// when it holds one, else the whole text.
+pub fn extract_response(raw: &str) -> String {
+    let lines: Vec<String> = raw.lines().map(str::to_string).collect();
+    let scan = blocks::find_blocks(&lines, &Limits::default());
+    let body = match scan
+        .blocks
+        .into_iter()
+        .find(|b| b.kind == BlockKind::Response)
+    {
+        Some(b) => b.body,
+        None => raw.to_string(),
+    };
+    blocks::parse_response(&body)
+        .instructions
+        .trim()
+        .to_string()
+}
+
+fn mtime_ns(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+impl Core {
+    /// A detected request.
+    pub(super) fn request(&mut self, pane: PaneId, agent: &str, kind: RequestKind, text: String) {
+        let now = Utc::now();
+        let first = first_line(&text);
+        if self.s.dry_run {
+            self.print(
+                "request",
+                format!("{pane} ({agent}) {kind}: {first}"),
+                json!({ "pane": pane.to_string(), "agent": agent, "kind": kind.as_str(), "text": text }),
+            );
+            return;
+        }
+        let id = Mailbox::new_id(now);
+        let record = RequestRecord {
+            id: id.clone(),
+            session: self.s.session.clone(),
+            pane: pane.to_string(),
+            agent: agent.to_string(),
+            kind,
+            detected_at: now,
+            text: text.clone(),
+        };
+        self.file_request(&record, kind.as_str());
+        let file = self.s.state_dir.join("inbox").join(format!("{id}.md"));
+        self.print(
+            "request",
+            format!(
+                "{id} from {pane} ({agent}) {kind} → {}: {first}",
+                file.display()
+            ),
+            json!({ "id": id, "pane": pane.to_string(), "agent": agent, "kind": kind.as_str(),
+                    "text": text, "file": file }),
+        );
+        self.route_new(&id, &text, agent);
+    }
+
+    /// Records a request (journal, then the inbox view) and tells subscribers.
+    fn file_request(&mut self, r: &RequestRecord, kind: &str) {
+        let row = RequestRow {
+            id: r.id.clone(),
+            pane: r.pane.clone(),
+            agent: r.agent.clone(),
+            kind: r.kind,
+            text: r.text.clone(),
+            detected_at: r.detected_at,
+            status: RequestStatus::Open,
+            answered_by: None,
+            answer: None,
+            answer_raw: None,
+            trail: Vec::new(),
+        };
+        self.journal(|st| st.upsert_request(&row));
+        self.view(View::Inbox(r.clone()));
+        self.publish(
+            p::event::REQUEST_DETECTED,
+            p::RequestDetectedEvent {
+                id: r.id.clone(),
+                pane: r.pane.clone(),
+                agent: r.agent.clone(),
+                kind: kind.to_string(),
+                text: r.text.clone(),
+            },
+        );
+    }
+
+    /// Files a question from an API client as a request (pane [`API_PANE`]).
+    pub(super) fn file_api_request(&mut self, from: &str, question: &str) -> String {
+        let now = Utc::now();
+        let id = Mailbox::new_id(now);
+        let record = RequestRecord {
+            id: id.clone(),
+            session: self.s.session.clone(),
+            pane: API_PANE.to_string(),
+            agent: from.to_string(),
+            kind: RequestKind::Ask,
+            detected_at: now,
+            text: question.to_string(),
+        };
+        self.file_request(&record, "ask");
+        self.print(
+            "request",
+            format!("{id} from {from} (API): {}", first_line(question)),
+            json!({ "id": id, "pane": API_PANE, "agent": from, "kind": "ask", "text": question }),
+        );
+        self.route_new(&id, question, from);
+        id
+    }
+
+    fn route_new(&mut self, id: &str, text: &str, agent: &str) {
+        if !self.s.auto {
+            return;
+        }
+        self.auto.routes.insert(
+            id.to_string(),
+            Route {
+                text: text.to_string(),
+                agent: agent.to_string(),
+                next: 0,
+                notes: Vec::new(),
+            },
+        );
+        self.route(id);
+    }
+
+    /// Sends a request down the chain, from the next backend it has not tried.
+    pub(super) fn route(&mut self, id: &str) {
+        loop {
+            let Some(route) = self.auto.routes.get_mut(id) else {
+                return;
+            };
+            let Some(&backend) = self.s.chain.get(route.next) else {
+                break;
+            };
+            route.next += 1;
+            match backend {
+                Backend::Rules => match rules_answer(&self.s.rules, &route.text) {
+                    Some(rule) => {
+                        let (reply, why) = (rule.reply.clone(), rule.regex.as_str().to_string());
+                        self.backend_answer(id, &reply, &format!("rules (matched {why:?})"));
+                        return;
+                    }
+                    None => route.notes.push("rules: no rule matched".into()),
+                },
+                Backend::Pane => {
+                    if self.agents.controller.is_some() {
+                        self.auto.waiting.push_back(id.to_string());
+                        self.journal(|st| {
+                            st.set_request_status(id, RequestStatus::Asked, Some("pane: asked"))
+                        });
+                        self.print(
+                            "asking",
+                            format!("{id}: waiting for the controller pane"),
+                            json!({ "id": id, "backend": "pane" }),
+                        );
+                        self.pump_controller();
+                        return;
+                    }
+                    route.notes.push(format!(
+                        "pane: no controller pane (no pane matches {:?})",
+                        self.s.controller
+                    ));
+                }
+                Backend::Exec => {
+                    let (agent, text) = (route.agent.clone(), route.text.clone());
+                    let prompt = self.wrap(id, &agent, &text);
+                    self.journal(|st| {
+                        st.set_request_status(id, RequestStatus::Asked, Some("exec: asked"))
+                    });
+                    self.print(
+                        "asking",
+                        format!("{id}: running the exec backend"),
+                        json!({ "id": id, "backend": "exec" }),
+                    );
+                    self.out.push(Effect::RunExec {
+                        id: id.to_string(),
+                        prompt,
+                        timeout: self.s.timeout,
+                    });
+                    return;
+                }
+                Backend::Manual => break,
+            }
+        }
+        let notes = self
+            .auto
+            .routes
+            .remove(id)
+            .map(|r| r.notes)
+            .unwrap_or_default();
+        self.fallback(id, &notes);
+    }
+
+    /// The request wrapped for a controller (`prompts/controller_request.txt` or the state
+    /// dir's override, which the runner loaded into the settings' state dir).
+    fn wrap(&self, id: &str, worker: &str, request: &str) -> String {
+        use crate::prompts::{load, render_request, PromptKind};
+        let template = load(PromptKind::ControllerRequest, &self.s.state_dir).unwrap_or_else(|e| {
+            warn!(error = %e, "using the built-in controller request wrapper");
+            PromptKind::ControllerRequest.builtin().to_string()
+        });
+        render_request(&template, id, worker, request)
+    }
+
+    /// No backend answered: the request waits for a person, with a note.
+    fn fallback(&mut self, id: &str, notes: &[String]) {
+        let why = if notes.is_empty() {
+            "no controller backend is configured".to_string()
+        } else {
+            notes.join("; ")
+        };
+        let text = format!(
+            "Request {id} is waiting for a person: the controller could not answer it.\n\n{}\n\nAnswer it in outbox/{id}.md.\n",
+            notes.iter().map(|n| format!("- {n}")).collect::<Vec<_>>().join("\n")
+        );
+        self.journal(|st| st.set_request_status(id, RequestStatus::Fallback, Some(&why)));
+        self.view(View::InboxNote {
+            id: id.to_string(),
+            text: text.clone(),
+        });
+        self.view(View::ArchiveNote {
+            id: id.to_string(),
+            name: "fallback",
+            text,
+        });
+        self.print(
+            "fallback",
+            format!("{id} goes to the person (inbox/{id}.md): {why}"),
+            json!({ "id": id, "reasons": notes }),
+        );
+    }
+
+    /// A backend answered.
+    fn backend_answer(&mut self, id: &str, raw: &str, backend: &str) {
+        self.auto.routes.remove(id);
+        let note = format!(
+            "answered by: {backend}\nat: {}\n\n{raw}\n",
+            Utc::now().to_rfc3339()
+        );
+        self.view(View::ArchiveNote {
+            id: id.to_string(),
+            name: "controller",
+            text: note,
+        });
+        let text = extract_response(raw);
+        self.print(
+            "answer",
+            format!("{id} answered by {backend}: {}", first_line(&text)),
+            json!({ "id": id, "backend": backend, "text": raw }),
+        );
+        let by = backend
+            .split_whitespace()
+            .next()
+            .unwrap_or(backend)
+            .to_string();
+        self.take_answer(id, raw, None, &by);
+    }
+
+    /// An answer for request `id` (raw as given; `stamp` for a file from `outbox/`): recorded,
+    /// then queued for the worker or returned to the API caller.
+    fn take_answer(&mut self, id: &str, raw: &str, stamp: Option<i64>, by: &str) {
+        let Some(mut row) = self
+            .store
+            .as_ref()
+            .and_then(|s| s.request(id).ok().flatten())
+        else {
+            return;
+        };
+        let text = extract_response(raw);
+        if text.is_empty() {
+            self.view(View::Error {
+                id: id.to_string(),
+                text: "the response has nothing to send (an empty WORKER INSTRUCTIONS part?)"
+                    .into(),
+            });
+            return;
+        }
+        let raw_key = match stamp {
+            Some(ns) => format!("{ns}\n{raw}"),
+            None => raw.to_string(),
+        };
+        row.status = RequestStatus::Answered;
+        row.answer = Some(text.clone());
+        row.answer_raw = Some(raw_key);
+        row.answered_by = Some(by.to_string());
+        row.trail.push(format!("answered by {by}"));
+        if row.pane == API_PANE {
+            // Asked through the API (an MCP tool call): the answer goes back to the caller,
+            // never into a pane.
+            row.status = RequestStatus::Delivered;
+            self.journal(|st| st.upsert_request(&row));
+            let facts = Delivered {
+                at: Utc::now(),
+                pane: API_PANE.to_string(),
+                outcome: format!("returned to {}'s API call", row.agent),
+                sent_text: text.clone(),
+            };
+            self.archive(id, raw, facts);
+            self.print(
+                "answered",
+                format!("{id} for {} (API): {}", row.agent, first_line(&text)),
+                json!({ "id": id, "agent": row.agent, "text": text }),
+            );
+            self.answer_asks(id);
+            return;
+        }
+        let pane = row
+            .pane
+            .parse::<PaneId>()
+            .ok()
+            .filter(|p| self.agents.info(*p).is_some())
+            .or(self.agents.worker);
+        let recipient = match pane {
+            Some(p) => self.agents.recipient(p),
+            None => row.agent.clone(),
+        };
+        let message = NewMessage {
+            from: by.to_string(),
+            to: recipient.clone(),
+            content: text.clone(),
+            urgent: false,
+            meta: json!({ "request": id }),
+            kind: MessageKind::Answer,
+        };
+        let pane_s = pane.map(|p| p.to_string());
+        let stored = self.journal(|st| {
+            st.batch(|st| {
+                st.upsert_request(&row)?;
+                st.add_message(&message, &[(recipient.clone(), pane_s.clone())], &|_| false)
+            })
+        });
+        if stored.is_none() {
+            return;
+        }
+        self.view(View::ClearError { id: id.to_string() });
+        match pane {
+            Some(p) => {
+                self.print(
+                    "queued",
+                    format!("{id} for {p}: {}", first_line(&text)),
+                    json!({ "id": id, "pane": p.to_string(), "text": text }),
+                );
+                self.load_queue_of(p, &recipient);
+            }
+            None => warn!(%id, "no pane to deliver to yet; it waits in the journal"),
+        }
+    }
+
+    /// Writes the archive view of a delivered request.
+    pub(super) fn archive(&mut self, id: &str, raw: &str, facts: Delivered) {
+        self.view(View::Archive {
+            id: id.to_string(),
+            response: ResponseFile {
+                raw: raw.to_string(),
+                modified: SystemTime::now(),
+                len: raw.len() as u64,
+            },
+            facts,
+        });
+    }
+
+    /// The answer to request `id` was typed and submitted.
+    pub(super) fn answer_delivered(&mut self, id: &str, pane: PaneId, text: &str, detail: &str) {
+        let Some(row) = self
+            .store
+            .as_ref()
+            .and_then(|s| s.request(id).ok().flatten())
+        else {
+            return;
+        };
+        self.journal(|st| st.set_request_status(id, RequestStatus::Delivered, Some("delivered")));
+        let raw = raw_of(&row);
+        let facts = Delivered {
+            at: Utc::now(),
+            pane: pane.to_string(),
+            outcome: format!("delivered ({detail})"),
+            sent_text: text.to_string(),
+        };
+        self.archive(id, &raw, facts);
+        self.answer_asks(id);
+    }
+
+    /// `outbox/<id>.md` was read.
+    pub(super) fn outbox(&mut self, id: &str, read: Result<ResponseFile, ResponseError>) {
+        let response = match read {
+            Ok(r) => r,
+            Err(e) if !e.is_content_problem() => {
+                // The file could not be read now (a transient error): the runner tries again.
+                warn!(%id, error = %e, "outbox file not readable now");
+                return;
+            }
+            Err(e) => {
+                self.print(
+                    "error",
+                    format!("outbox/{id}.md: {e} (see outbox/{id}.error)"),
+                    json!({ "id": id, "error": e.to_string() }),
+                );
+                self.view(View::Error {
+                    id: id.to_string(),
+                    text: e.to_string(),
+                });
+                return;
+            }
+        };
+        let row = self
+            .store
+            .as_ref()
+            .and_then(|s| s.request(id).ok().flatten());
+        let Some(row) = row else {
+            let e = ResponseError::UnknownId { id: id.to_string() };
+            self.print(
+                "error",
+                format!("outbox/{id}.md: {e} (see outbox/{id}.error)"),
+                json!({ "id": id, "error": e.to_string() }),
+            );
+            self.view(View::Error {
+                id: id.to_string(),
+                text: e.to_string(),
+            });
+            return;
+        };
+        let key = format!("{}\n{}", mtime_ns(response.modified), response.raw);
+        match row.status {
+            RequestStatus::Delivered => {
+                if row.answer_raw.as_deref() == Some(&key)
+                    || row.answer_raw.as_deref() == Some(&response.raw)
+                {
+                    // The archive was interrupted: finish it.
+                    let facts = Delivered {
+                        at: Utc::now(),
+                        pane: row.pane.clone(),
+                        outcome: "delivered (recorded in the journal)".into(),
+                        sent_text: row.answer.clone().unwrap_or_default(),
+                    };
+                    self.archive(id, &raw_of(&row), facts);
+                } else {
+                    let e = ResponseError::AlreadyAnswered { id: id.to_string() };
+                    self.view(View::Error {
+                        id: id.to_string(),
+                        text: e.to_string(),
+                    });
+                }
+            }
+            RequestStatus::Answered if row.answer_raw.as_deref() == Some(&key) => {
+                // Taken already (a restart, or the same save seen twice).
+            }
+            RequestStatus::Answered if self.answer_typing(id) => {
+                // Being typed right now; a change after this is not sent again.
+            }
+            _ => {
+                // New, or a newer answer while the old one waits: it replaces the queued one.
+                self.drop_queued_answers(id);
+                self.auto.routes.remove(id);
+                self.take_answer(
+                    id,
+                    &response.raw,
+                    Some(mtime_ns(response.modified)),
+                    "person",
+                );
+            }
+        }
+    }
+
+    /// A new response block in the controller pane.
+    pub(super) fn controller_response(&mut self, body: String) {
+        match self.auto.asking.take() {
+            Some(asking) if asking.typed => {
+                let text = blocks::block_text(&BlockKind::Response, &body);
+                self.backend_answer(&asking.id, &text, "pane");
+                self.pump_controller();
+            }
+            other => {
+                self.auto.asking = other;
+                self.print(
+                    "ignored",
+                    "a response block in the controller pane that answers no request".into(),
+                    json!({ "text": body }),
+                );
+            }
+        }
+    }
+
+    /// Gives the controller pane its next request, when it has none.
+    pub(super) fn pump_controller(&mut self) {
+        let Some(controller) = self.agents.controller else {
+            return;
+        };
+        if self.auto.asking.is_some() {
+            return;
+        }
+        let Some(id) = self.auto.waiting.pop_front() else {
+            return;
+        };
+        let Some(route) = self.auto.routes.get(&id).cloned() else {
+            return;
+        };
+        let text = self.wrap(&id, &route.agent, &route.text);
+        let recipient = self.agents.recipient(controller);
+        let message = NewMessage {
+            from: "bridge".into(),
+            to: recipient.clone(),
+            content: text,
+            urgent: false,
+            meta: json!({ "request": id }),
+            kind: MessageKind::Prompt,
+        };
+        let pane = Some(controller.to_string());
+        let stored =
+            self.journal(|st| st.add_message(&message, &[(recipient.clone(), pane)], &|_| false));
+        self.auto.asking = Some(Asking {
+            id,
+            since: self.now,
+            delivery: None,
+            typed: false,
+        });
+        if stored.is_some() {
+            self.load_queue_of(controller, &recipient);
+        }
+    }
+
+    /// A controller pane that takes too long: the next backend gets the request.
+    pub(super) fn controller_timeout(&mut self) {
+        let late = self
+            .auto
+            .asking
+            .as_ref()
+            .is_some_and(|a| self.now.duration_since(a.since) >= self.s.timeout);
+        if !late {
+            return;
+        }
+        let Some(asking) = self.auto.asking.take() else {
+            return;
+        };
+        let reason = format!(
+            "the controller pane did not answer within {}s",
+            self.s.timeout.as_secs()
+        );
+        self.print(
+            "no-answer",
+            format!("{}: pane: {reason}", asking.id),
+            json!({ "id": asking.id, "backend": "pane", "reason": reason }),
+        );
+        if let Some(c) = self.agents.controller {
+            self.drop_queued_prompts(c, &asking.id);
+        }
+        if let Some(route) = self.auto.routes.get_mut(&asking.id) {
+            route.notes.push(format!("pane: {reason}"));
+        }
+        self.route(&asking.id);
+        self.pump_controller();
+    }
+
+    pub(super) fn exec_done(&mut self, done: ExecDone) {
+        match done.result {
+            Ok(out) => self.backend_answer(&done.id, &out, "exec"),
+            Err(reason) => {
+                self.print(
+                    "no-answer",
+                    format!("{}: exec: {reason}", done.id),
+                    json!({ "id": done.id, "backend": "exec", "reason": reason }),
+                );
+                if let Some(route) = self.auto.routes.get_mut(&done.id) {
+                    route.notes.push(format!("exec: {reason}"));
+                }
+                self.route(&done.id);
+            }
+        }
+    }
+
+    /// After a restart: requests already filed are not filed again (their blocks are known on
+    /// their panes), answered ones finish their road, and in auto mode those that were on
+    /// their way to a backend go down the chain again.
+    pub(super) fn recover_requests(&mut self, files: &[String]) {
+        let Some(store) = &self.store else { return };
+        let active = store.active_requests().unwrap_or_default();
+        let recent = store.recent_requests(64).unwrap_or_default();
+        for r in &recent {
+            if let Ok(pane) = r.pane.parse::<PaneId>() {
+                if r.kind != RequestKind::Ask {
+                    self.preload(pane, r.kind, &r.text);
+                }
+            }
+        }
+        for id in files {
+            let row = self
+                .store
+                .as_ref()
+                .and_then(|s| s.request(id).ok().flatten());
+            if let Some(row) = row.filter(|r| r.status == RequestStatus::Delivered) {
+                // Delivered, but the archive view was not finished.
+                let facts = Delivered {
+                    at: Utc::now(),
+                    pane: row.pane.clone(),
+                    outcome: "delivered (recorded in the journal)".into(),
+                    sent_text: row.answer.clone().unwrap_or_default(),
+                };
+                self.archive(id, &raw_of(&row), facts);
+            }
+        }
+        if !self.s.auto {
+            return;
+        }
+        for r in active {
+            if matches!(r.status, RequestStatus::Open | RequestStatus::Asked) {
+                self.auto.routes.insert(
+                    r.id.clone(),
+                    Route {
+                        text: r.text.clone(),
+                        agent: r.agent.clone(),
+                        next: 0,
+                        notes: Vec::new(),
+                    },
+                );
+                self.route(&r.id);
+            }
+        }
+    }
+
+    /// Whether the answer to `id` is being typed now.
+    fn answer_typing(&self, id: &str) -> bool {
+        self.agents.slots().any(|(_, s)| {
+            s.queue
+                .in_flight
+                .as_ref()
+                .is_some_and(|i| i.request() == Some(id))
+        })
+    }
+
+    /// Answers waiting in a queue for request `id` are replaced by a newer one.
+    fn drop_queued_answers(&mut self, id: &str) {
+        let mut dropped = Vec::new();
+        let panes: Vec<PaneId> = self.agents.slots().map(|(p, _)| *p).collect();
+        for p in panes {
+            let q = &mut self.agents.slot(p).queue;
+            q.waiting.retain(|i| {
+                let hit = i.request() == Some(id);
+                if hit {
+                    dropped.push(i.delivery);
+                }
+                !hit
+            });
+        }
+        for d in dropped {
+            self.in_queue.remove(&d);
+            self.journal(|st| {
+                st.mark(
+                    d,
+                    DeliveryStatus::Failed,
+                    Some("replaced by a newer answer"),
+                )
+            });
+        }
+    }
+
+    /// The prompt for request `id` is taken out of the controller's queue (timed out).
+    fn drop_queued_prompts(&mut self, controller: PaneId, id: &str) {
+        let mut dropped = Vec::new();
+        self.agents.slot(controller).queue.waiting.retain(|i| {
+            let hit = i.request() == Some(id);
+            if hit {
+                dropped.push(i.delivery);
+            }
+            !hit
+        });
+        for d in dropped {
+            self.in_queue.remove(&d);
+            self.journal(|st| st.mark(d, DeliveryStatus::Failed, Some("the controller timed out")));
+        }
+    }
+
+    /// `request.ask` calls waiting for `id` get their answer.
+    fn answer_asks(&mut self, id: &str) {
+        let waiting = self.asks.remove(id).unwrap_or_default();
+        if waiting.is_empty() {
+            return;
+        }
+        let info = self.request_info(id);
+        for (call, _) in waiting {
+            self.out.push(Effect::Reply {
+                call,
+                result: p::result(&info),
+            });
+        }
+    }
+
+    /// A `request.ask` call waits for `id` until `deadline`.
+    pub(super) fn wait_ask(&mut self, id: &str, call: CallId, deadline: Instant) {
+        self.asks
+            .entry(id.to_string())
+            .or_default()
+            .push((call, deadline));
+    }
+
+    /// `request.ask` calls whose time is up get "pending".
+    pub(super) fn expire_asks(&mut self) {
+        let now = self.now;
+        let mut due = Vec::new();
+        for (id, waiters) in self.asks.iter_mut() {
+            let (late, keep): (Vec<_>, Vec<_>) = waiters.drain(..).partition(|(_, d)| *d <= now);
+            *waiters = keep;
+            if !late.is_empty() {
+                due.push((id.clone(), late));
+            }
+        }
+        self.asks.retain(|_, w| !w.is_empty());
+        for (id, late) in due {
+            let info = self.request_info(&id);
+            for (call, _) in late {
+                self.out.push(Effect::Reply {
+                    call,
+                    result: p::result(&info),
+                });
+            }
+        }
+    }
+
+    pub(super) fn request_info(&self, id: &str) -> p::RequestInfo {
+        let row = self
+            .store
+            .as_ref()
+            .and_then(|s| s.request(id).ok().flatten());
+        match row {
+            Some(r) => p::RequestInfo {
+                id: r.id,
+                from: r.agent,
+                question: r.text,
+                status: if r.status.is_answered() {
+                    p::RequestStatus::Answered
+                } else {
+                    p::RequestStatus::Pending
+                },
+                answer: r.answer,
+                answered_by: r.answered_by,
+            },
+            None => p::RequestInfo {
+                id: id.to_string(),
+                from: String::new(),
+                question: String::new(),
+                status: p::RequestStatus::Pending,
+                answer: None,
+                answered_by: None,
+            },
+        }
+    }
+}
+
+/// The answer as given (without the file's time stamp kept in front of it).
+fn raw_of(row: &RequestRow) -> String {
+    let raw = row.answer_raw.clone().unwrap_or_default();
+    match raw.split_once('\n') {
+        Some((ns, rest)) if !ns.is_empty() && ns.bytes().all(|b| b.is_ascii_digit()) => {
+            rest.to_string()
+        }
+        _ => raw,
+    }
+}

@@ -51,6 +51,7 @@ impl Request {
 
 impl Core {
     pub(super) fn call(&mut self, call: CallId, conn: u64, request: Request) {
+        let mark = self.out.len();
         let result = match request {
             Request::Hello(h) => self.hello(conn, h),
             Request::ChatSend(s) => self.api_send(conn, s),
@@ -71,7 +72,8 @@ impl Core {
             },
             Request::Get(g) => self.get(g),
         };
-        self.out.push(Effect::Reply { call, result });
+        // The caller hears first; typing what the call queued comes after.
+        self.out.insert(mark, Effect::Reply { call, result });
     }
 
     fn caller(&self, conn: u64) -> String {

@@ -143,8 +143,19 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `macs-bridge --json ARGS…` against the server's session `macs`.
     pub fn start(server: &TmuxServer, state_dir: &Path, args: &[&str]) -> Daemon {
+        Daemon::start_env(server, state_dir, args, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables.
+    pub fn start_env(
+        server: &TmuxServer,
+        state_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         use std::io::BufRead;
         let mut cmd = server.bridge("macs");
+        cmd.envs(env.iter().copied());
         cmd.arg("--json")
             .arg("--state-dir")
             .arg(state_dir)
@@ -220,6 +231,24 @@ impl Daemon {
         let status = self.child.wait().expect("wait");
         std::mem::forget(self);
         status
+    }
+
+    /// Waits for it to die on its own (a crash point); panics after `timeout`.
+    pub fn wait_death(mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.child.try_wait().expect("try_wait").is_some() {
+                std::mem::forget(self);
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not die; events: {:#?}\nstderr: {}",
+                self.events.lock().expect("lock"),
+                self.stderr.lock().expect("lock")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Kills it with SIGKILL (a crash).

@@ -1,0 +1,206 @@
+//! Crashes at the worst moments, on purpose: `MACS_CRASH_AT=<point>` makes the daemon kill
+//! itself with SIGKILL at each named point of a delivery (the row recorded, half the text
+//! typed, the text typed, the submit key sent, the delivery recorded but not archived), for an
+//! answer from `outbox/`, an answer from a controller backend and a chat message. After a
+//! restart the person must see: the text delivered exactly once, the prompt empty, the journal
+//! row in its final state, nothing lost.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{files_in, sim_command, sim_inputs, wait_for, Daemon, TmuxServer};
+use macs_bridge::faults::POINTS;
+use macs_bridge::store::{DeliveryStatus, RequestStatus, Store};
+use serde_json::Value;
+
+const LONG: Duration = Duration::from_secs(30);
+
+const ASK: &str = "request
+Should I refactor the parser first?
+end
+wait
+say Got it.
+";
+
+fn session(name: &str, script: &str) -> TmuxServer {
+    let server = TmuxServer::start("macs", "sleep 600");
+    let cmd = sim_command(&server, name, script, "");
+    server.ok(&["respawn-pane", "-k", "-t", "macs", &cmd]);
+    server.ok(&["set-option", "-p", "-t", "macs", "@macs-agent", name]);
+    server
+}
+
+/// The sim-agent's prompt line (`›` and what is typed after it).
+fn prompt(server: &TmuxServer) -> String {
+    let screen = server.capture("macs:0.0");
+    screen
+        .lines()
+        .filter(|l| l.starts_with('›'))
+        .last()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn store(state: &Path) -> Store {
+    Store::open(&state.join("macs.sqlite3")).expect("open the journal")
+}
+
+/// Waits until the journal says request `id` is delivered and its archive is written.
+fn wait_archived(state: &Path, id: &str) {
+    wait_for("the request delivered and archived", LONG, || {
+        let done = store(state)
+            .request(id)
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.status == RequestStatus::Delivered);
+        let archived = files_in(&state.join("archive")).contains(&format!("{id}.response.md"));
+        (done && archived).then_some(())
+    });
+}
+
+/// After the restart: exactly one input, the prompt empty, every journal row final.
+fn check_once(server: &TmuxServer, who: &str, expected: &str, state: &Path, point: &str) {
+    let got = wait_for(&format!("the input after a crash at {point}"), LONG, || {
+        let v = sim_inputs(server, who);
+        (!v.is_empty()).then_some(v)
+    });
+    // Let a second typing, if there were one, show.
+    wait_for("the prompt to be empty", LONG, || {
+        (prompt(server).trim() == "›").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let got_after = sim_inputs(server, who);
+    assert_eq!(got, vec![expected.to_string()], "crash at {point}");
+    assert_eq!(got_after, got, "typed twice after a crash at {point}");
+    assert_eq!(
+        prompt(server).trim(),
+        "›",
+        "prompt left holding text at {point}"
+    );
+    let counts = store(state).counts().expect("counts");
+    assert_eq!(
+        (
+            counts.deliveries.delivering,
+            counts.deliveries.queued,
+            counts.deliveries.unconfirmed
+        ),
+        (0, 0, 0),
+        "journal rows not final after a crash at {point}: {counts:?}"
+    );
+    assert!(counts.deliveries.get(DeliveryStatus::Delivered) >= 1);
+}
+
+fn request_event(e: &Value) -> bool {
+    e["event"] == "request"
+}
+
+fn write_response(state: &Path, id: &str, text: &str) {
+    let tmp = state.join("outbox").join(format!(".{id}.md.swp"));
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, state.join("outbox").join(format!("{id}.md"))).expect("rename");
+}
+
+#[test]
+fn an_outbox_answer_survives_a_crash_at_every_point() {
+    for point in POINTS {
+        let server = session("worker", ASK);
+        let state = tempfile::tempdir().expect("state dir");
+        let args = ["--mode", "manual", "--no-heuristic"];
+        let daemon = Daemon::start_env(&server, state.path(), &args, &[("MACS_CRASH_AT", point)]);
+        let id = daemon.wait_event("the request", request_event)["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let answer = format!("Refactor it first ({point}).");
+        write_response(state.path(), &id, &format!("{answer}\n"));
+        daemon.wait_death(LONG);
+        let _daemon = Daemon::start(&server, state.path(), &args);
+        wait_archived(state.path(), &id);
+        check_once(&server, "worker", &answer, state.path(), point);
+        assert!(
+            files_in(&state.path().join("inbox")).is_empty(),
+            "inbox not emptied at {point}"
+        );
+        assert!(
+            !files_in(&state.path().join("outbox")).contains(&format!("{id}.md")),
+            "outbox not emptied at {point}"
+        );
+    }
+}
+
+#[test]
+fn a_backend_answer_survives_a_crash_at_every_point() {
+    for point in POINTS {
+        let server = session("worker", ASK);
+        let state = tempfile::tempdir().expect("state dir");
+        std::fs::write(
+            state.path().join("macs.yaml"),
+            format!(
+                "rules:\n  - match: '(?i)refactor'\n    reply: Rules say refactor ({point}).\n\
+                 controller_backends: [rules, manual]\n"
+            ),
+        )
+        .expect("config");
+        let args = ["--mode", "auto", "--no-heuristic"];
+        let daemon = Daemon::start_env(&server, state.path(), &args, &[("MACS_CRASH_AT", point)]);
+        let id = daemon.wait_event("the request", request_event)["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        daemon.wait_death(LONG);
+        let _daemon = Daemon::start(&server, state.path(), &args);
+        wait_archived(state.path(), &id);
+        check_once(
+            &server,
+            "worker",
+            &format!("Rules say refactor ({point})."),
+            state.path(),
+            point,
+        );
+        let row = store(state.path()).request(&id).unwrap().unwrap();
+        assert_eq!(row.answered_by.as_deref(), Some("rules"), "{row:?}");
+    }
+}
+
+#[test]
+fn a_chat_message_survives_a_crash_at_every_point() {
+    // `before-archive` is a point of answers only; a chat message has no archive.
+    for point in &POINTS[..4] {
+        let server = session("a1", "on-input\nbusy 200ms\nend\n");
+        let state = tempfile::tempdir().expect("state dir");
+        let args = ["--mode", "manual", "--no-heuristic"];
+        let daemon = Daemon::start_env(&server, state.path(), &args, &[("MACS_CRASH_AT", point)]);
+        wait_for("the API socket", LONG, || {
+            std::os::unix::net::UnixStream::connect(state.path().join("macs.sock"))
+                .ok()
+                .map(drop)
+        });
+        let mut child = server
+            .bridge("macs")
+            .args(["chat", "--state-dir"])
+            .arg(state.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("chat");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            writeln!(stdin, "@a1 hello there from the person ({point})").expect("write");
+        }
+        let out = child.wait_with_output().expect("chat output");
+        assert!(out.status.success(), "{}", common::output_text(&out));
+        daemon.wait_death(LONG);
+        let _daemon = Daemon::start(&server, state.path(), &args);
+        check_once(
+            &server,
+            "a1",
+            &format!("[from person] hello there from the person ({point})"),
+            state.path(),
+            point,
+        );
+    }
+}

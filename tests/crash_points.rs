@@ -37,8 +37,8 @@ fn prompt(server: &TmuxServer) -> String {
     let screen = server.capture("macs:0.0");
     screen
         .lines()
-        .filter(|l| l.starts_with('›'))
-        .last()
+        .rev()
+        .find(|l| l.starts_with('›'))
         .unwrap_or("")
         .to_string()
 }

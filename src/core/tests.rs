@@ -1,1 +1,622 @@
+//! The core without tmux: events in, effects out, with tokio's paused clock and an in-memory
+//! (or temporary) journal.
 
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::recovery::{decide, Verdict};
+use super::*;
+use crate::api::protocol as p;
+use crate::detect::PaneState;
+use crate::mailbox::{ResponseError, ResponseFile};
+use crate::store::{DeliveryStatus, RequestStatus};
+
+fn info(id: u32, label: &str) -> PaneInfo {
+    PaneInfo {
+        id: format!("%{id}"),
+        session: "macs".into(),
+        window: "@0".into(),
+        window_index: 0,
+        pane_index: id,
+        width: 120,
+        height: 40,
+        pid: 100 + id,
+        dead: false,
+        alternate_on: false,
+        cursor_x: 0,
+        cursor_y: 0,
+        current_command: "macs-bridge".into(),
+        label: Some(label.into()),
+        profile: None,
+        window_name: "macs".into(),
+        title: label.into(),
+    }
+}
+
+fn look(state: PaneState, prompt: Option<&str>) -> Look {
+    Look {
+        state,
+        reason: "test".into(),
+        profile: "sim".into(),
+        lines: Vec::new(),
+        prompt_input: prompt.map(str::to_string),
+    }
+}
+
+fn seen(pane: u32, state: PaneState, prompt: Option<&str>, lines: &[&str]) -> Event {
+    Event::Seen(PaneSeen {
+        pane: PaneId(pane),
+        look: look(state, prompt),
+        lines: lines.iter().map(|l| l.to_string()).collect(),
+    })
+}
+
+fn settings(auto: bool) -> Settings {
+    let mut cfg = Config::defaults(std::path::Path::new("/nonexistent-state-dir"));
+    cfg.mode = if auto { Mode::Auto } else { Mode::Manual };
+    cfg.heuristic = false;
+    Settings::from_config(&cfg, false)
+}
+
+fn core_with(s: Settings, store: Store) -> Core {
+    Core::new(
+        s,
+        Profiles::builtin(),
+        Heuristics::new(&Heuristics::default_phrases()).unwrap(),
+        Some(store),
+    )
+}
+
+/// A core with a worker (%0) and, in auto mode, a controller (%1), started.
+struct T {
+    core: Core,
+}
+
+impl T {
+    fn new(s: Settings) -> T {
+        T::with_store(s, Store::open_in_memory().unwrap())
+    }
+
+    fn with_store(s: Settings, store: Store) -> T {
+        let mut t = T {
+            core: core_with(s, store),
+        };
+        t.ev(Event::Start {
+            panes: vec![info(0, "worker"), info(1, "controller")],
+            pinned: None,
+            files: Vec::new(),
+        });
+        t
+    }
+
+    fn now() -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn ev(&mut self, e: Event) -> Vec<Effect> {
+        self.core.handle(T::now(), e)
+    }
+
+    fn store(&self) -> &Store {
+        self.core.store().unwrap()
+    }
+}
+
+fn printed(effects: &[Effect], event: &str) -> Vec<Value> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Print {
+                event: ev, fields, ..
+            } if *ev == event => Some(fields.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn jobs(effects: &[Effect]) -> Vec<Job> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Deliver(j) => Some(j.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+const BLOCK: [&str; 3] = [
+    "<<CONTROLLER_REQUEST>>",
+    "Should I refactor the parser first?",
+    "<<CONTROLLER_REQUEST_END>>",
+];
+
+fn response(raw: &str) -> Result<ResponseFile, ResponseError> {
+    Ok(ResponseFile {
+        raw: raw.into(),
+        modified: std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
+        len: raw.len() as u64,
+    })
+}
+
+/// Files a request from the worker and returns its id.
+fn file_request(t: &mut T) -> String {
+    file_request_fx(t).0
+}
+
+/// Files a request from the worker; returns its id and the effects.
+fn file_request_fx(t: &mut T) -> (String, Vec<Effect>) {
+    let fx = t.ev(seen(0, PaneState::Idle, None, &BLOCK));
+    let ev = printed(&fx, "request");
+    assert_eq!(ev.len(), 1, "{fx:?}");
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::View(View::Inbox(r)) if r.text.contains("refactor"))));
+    let id = ev[0]["id"].as_str().unwrap().to_string();
+    (id, fx)
+}
+
+fn done(t: &mut T, job: Job) -> Vec<Effect> {
+    t.ev(Event::Done {
+        job,
+        result: Ok(Outcome::Delivered {
+            key: "Enter".into(),
+            evidence: "test".into(),
+        }),
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_is_filed_once_and_its_answer_typed_once_the_worker_is_idle() {
+    let mut t = T::new(settings(false));
+    let id = file_request(&mut t);
+    // The same block still on screen: not filed again.
+    let fx = t.ev(seen(0, PaneState::Idle, None, &BLOCK));
+    assert!(printed(&fx, "request").is_empty());
+    assert_eq!(
+        t.store().request(&id).unwrap().unwrap().status,
+        RequestStatus::Open
+    );
+
+    // The worker is busy when the answer comes: it waits, and the person is told.
+    t.ev(seen(0, PaneState::Busy, None, &BLOCK));
+    let fx = t.ev(Event::Outbox {
+        id: id.clone(),
+        read: response("Yes, refactor first.\n"),
+    });
+    assert!(jobs(&fx).is_empty());
+    assert!(fx.iter().any(|e| matches!(e,
+        Effect::ShowQueue { status: Some(s), .. } if s.contains("waiting for idle"))));
+    // The same file read again (a second event for one save) is not a second answer.
+    t.ev(Event::Outbox {
+        id: id.clone(),
+        read: response("Yes, refactor first.\n"),
+    });
+
+    // Idle: typed, recorded before it goes out.
+    let fx = t.ev(seen(0, PaneState::Idle, None, &BLOCK));
+    let job = jobs(&fx).pop().expect("a job");
+    assert_eq!(
+        (job.pane, job.text.as_str()),
+        (PaneId(0), "Yes, refactor first.")
+    );
+    let (d, _) = t.store().delivery(job.delivery).unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Delivering);
+    assert_eq!(d.typed.as_deref(), Some("Yes, refactor first."));
+    // Nothing else is typed into that pane while the writer works.
+    assert!(jobs(&t.ev(seen(0, PaneState::Idle, None, &BLOCK))).is_empty());
+
+    let fx = done(&mut t, job.clone());
+    assert_eq!(printed(&fx, "delivered").len(), 1);
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::View(View::Archive { id: i, .. }) if *i == id)));
+    let row = t.store().request(&id).unwrap().unwrap();
+    assert_eq!(row.status, RequestStatus::Delivered);
+    assert_eq!(
+        t.store().delivery(job.delivery).unwrap().unwrap().0.status,
+        DeliveryStatus::Delivered
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_never_takes_the_same_outbox_file_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("macs.sqlite3");
+    let mut t = T::with_store(settings(false), Store::open(&path).unwrap());
+    let id = file_request(&mut t);
+    t.ev(Event::Outbox {
+        id: id.clone(),
+        read: response("Go.\n"),
+    });
+    drop(t);
+    // Restarted before it was typed: the journal has the answer queued; the file is old news.
+    let mut t = T::with_store(settings(false), Store::open(&path).unwrap());
+    let fx = t.ev(Event::Outbox {
+        id: id.clone(),
+        read: response("Go.\n"),
+    });
+    assert!(printed(&fx, "queued").is_empty(), "taken twice: {fx:?}");
+    let fx = t.ev(seen(0, PaneState::Idle, None, &BLOCK));
+    assert!(printed(&fx, "request").is_empty(), "filed again: {fx:?}");
+    let all = jobs(&fx);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].text, "Go.");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_chain_goes_from_rules_to_the_controller_one_request_at_a_time_then_falls_back() {
+    let mut s = settings(true);
+    s.chain = vec![Backend::Rules, Backend::Pane, Backend::Manual];
+    s.rules = vec![crate::config::Rule {
+        regex: regex::Regex::new("(?i)cache").unwrap(),
+        reply: "No cache.".into(),
+    }];
+    s.timeout = Duration::from_secs(30);
+    let mut t = T::new(s);
+    t.ev(seen(1, PaneState::Idle, None, &[]));
+    // A first request: no rule matches, the controller (idle) is asked at once.
+    let (id1, fx) = file_request_fx(&mut t);
+    let prompt = jobs(&fx).pop().expect("the controller is prompted");
+    assert_eq!(prompt.pane, PaneId(1));
+    assert!(
+        prompt.text.contains("refactor the parser"),
+        "{}",
+        prompt.text
+    );
+    done(&mut t, prompt);
+    // A second request while the controller works: it waits its turn.
+    let fx = t.ev(seen(
+        0,
+        PaneState::Idle,
+        None,
+        &[
+            "<<CONTROLLER_REQUEST>>",
+            "Which port?",
+            "<<CONTROLLER_REQUEST_END>>",
+        ],
+    ));
+    let id2 = printed(&fx, "request")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fx = t.ev(seen(1, PaneState::Busy, None, &[]));
+    assert!(
+        jobs(&fx).is_empty(),
+        "a second prompt while the first is open"
+    );
+    // The controller answers the first.
+    let fx = t.ev(seen(
+        1,
+        PaneState::Idle,
+        None,
+        &[
+            "<<CONTROLLER_RESPONSE>>",
+            "WORKER INSTRUCTIONS:",
+            "Refactor first.",
+            "NOTES:",
+            "secret",
+            "<<CONTROLLER_RESPONSE_END>>",
+        ],
+    ));
+    assert_eq!(printed(&fx, "answer")[0]["id"], id1.as_str());
+    let row = t.store().request(&id1).unwrap().unwrap();
+    assert_eq!(
+        (
+            row.status,
+            row.answer.as_deref(),
+            row.answered_by.as_deref()
+        ),
+        (
+            RequestStatus::Answered,
+            Some("Refactor first."),
+            Some("pane")
+        )
+    );
+    // Now the second is asked; the controller stays silent past the timeout.
+    let prompts: Vec<Job> = jobs(&fx)
+        .into_iter()
+        .filter(|j| j.pane == PaneId(1))
+        .collect();
+    assert_eq!(prompts.len(), 1);
+    assert!(prompts[0].text.contains("Which port?"));
+    done(&mut t, prompts[0].clone());
+    tokio::time::advance(Duration::from_secs(31)).await;
+    let fx = t.ev(Event::Tick);
+    assert_eq!(printed(&fx, "no-answer")[0]["id"], id2.as_str());
+    assert_eq!(printed(&fx, "fallback")[0]["id"], id2.as_str());
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::View(View::InboxNote { id, .. }) if *id == id2)));
+    let row = t.store().request(&id2).unwrap().unwrap();
+    assert_eq!(row.status, RequestStatus::Fallback);
+    assert!(
+        row.trail.iter().any(|s| s.contains("did not answer")),
+        "{:?}",
+        row.trail
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rule_answers_at_once_and_a_late_person_does_not_replace_a_typed_answer() {
+    let mut s = settings(true);
+    s.chain = vec![Backend::Rules, Backend::Manual];
+    s.rules = vec![crate::config::Rule {
+        regex: regex::Regex::new("(?i)refactor").unwrap(),
+        reply: "Rules say yes.".into(),
+    }];
+    let mut t = T::new(s);
+    // The worker is idle when the rule answers: typed at once.
+    let (id, fx) = file_request_fx(&mut t);
+    let job = jobs(&fx).pop().expect("typed");
+    assert_eq!(job.text, "Rules say yes.");
+    // A person's file arrives while it is being typed: not sent again.
+    let fx = t.ev(Event::Outbox {
+        id: id.clone(),
+        read: response("Mine.\n"),
+    });
+    assert!(printed(&fx, "queued").is_empty());
+    done(&mut t, job);
+    // After delivery the same request cannot be answered again.
+    let fx = t.ev(Event::Outbox {
+        id: id.clone(),
+        read: response("Mine, saved again.\n"),
+    });
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::View(View::Error { text, .. }) if text.contains("already"))));
+}
+
+#[test]
+fn recovery_decides_from_the_stage_and_the_prompt() {
+    let text = "Yes, refactor the parser first.";
+    let idle = |p: Option<&str>| look(PaneState::Idle, p);
+    // Before the submit key: nothing was submitted.
+    assert_eq!(decide(None, text, &idle(None)), Verdict::Type);
+    assert_eq!(
+        decide(None, text, &idle(Some("Yes, refac"))),
+        Verdict::Retype
+    );
+    assert_eq!(
+        decide(Some(Stage::Text), text, &idle(Some(text))),
+        Verdict::Submit
+    );
+    assert_eq!(
+        decide(Some(Stage::Text), text, &idle(Some("a person's line"))),
+        Verdict::Wait("the prompt holds someone's text")
+    );
+    assert!(matches!(
+        decide(None, text, &look(PaneState::Busy, None)),
+        Verdict::Wait(_)
+    ));
+    // After the submit key: an empty prompt or a working pane means it was taken.
+    assert!(matches!(
+        decide(Some(Stage::Submit), text, &idle(None)),
+        Verdict::Taken(_)
+    ));
+    assert!(matches!(
+        decide(Some(Stage::Submit), text, &look(PaneState::Busy, None)),
+        Verdict::Taken(_)
+    ));
+    assert_eq!(
+        decide(Some(Stage::Submit), text, &idle(Some(text))),
+        Verdict::Submit
+    );
+    // A paste collapsed by the agent counts as the whole text.
+    assert_eq!(
+        decide(
+            Some(Stage::Text),
+            "a\nb\nc\nd",
+            &idle(Some("[Pasted text #1 +3 lines]"))
+        ),
+        Verdict::Submit
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_half_typed_row_is_cleared_and_typed_again_after_a_restart_and_a_submitted_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("macs.sqlite3");
+    let mut t = T::with_store(settings(false), Store::open(&path).unwrap());
+    let id = file_request(&mut t);
+    let fx = t.ev(Event::Outbox {
+        id: id.clone(),
+        read: response("Refactor the parser first, then the tests.\n"),
+    });
+    let job = jobs(&fx).pop().expect("typed at once into the idle worker");
+    drop(t); // killed while typing: the row is `delivering`, no stage
+
+    let mut t = T::with_store(settings(false), Store::open(&path).unwrap());
+    // The prompt holds half of it.
+    let fx = t.ev(seen(0, PaneState::Idle, Some("Refactor the pars"), &BLOCK));
+    let again = jobs(&fx).pop().expect("typed again");
+    assert_eq!(again.delivery, job.delivery);
+    assert!(matches!(again.how, How::Retype { .. }), "{:?}", again.how);
+    assert_eq!(again.text, job.text);
+    // The writer announces the submit key; killed again right after it.
+    let fx = t.ev(Event::Stage {
+        delivery: again.delivery,
+        stage: Stage::Submit,
+        ack: 7,
+    });
+    assert!(matches!(fx[..], [Effect::Ack(7)]));
+    drop(t);
+
+    let mut t = T::with_store(settings(false), Store::open(&path).unwrap());
+    // The prompt is empty: the key was taken. Recorded, not typed a third time.
+    let fx = t.ev(seen(0, PaneState::Idle, None, &BLOCK));
+    assert!(jobs(&fx).is_empty(), "{fx:?}");
+    assert_eq!(printed(&fx, "recovered").len(), 1);
+    assert_eq!(
+        t.store().request(&id).unwrap().unwrap().status,
+        RequestStatus::Delivered
+    );
+    let (d, _) = t.store().delivery(job.delivery).unwrap().unwrap();
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 2));
+}
+
+fn chat_core() -> T {
+    let mut t = T::new(settings(false));
+    t.ev(Event::Panes(vec![
+        info(0, "worker"),
+        info(2, "a1"),
+        info(3, "a2"),
+    ]));
+    t.ev(seen(2, PaneState::Idle, None, &[]));
+    t.ev(seen(3, PaneState::Busy, None, &[]));
+    t
+}
+
+fn send(t: &mut T, conn: u64, content: &str) -> Vec<Effect> {
+    t.ev(Event::Call {
+        call: 1,
+        conn,
+        request: Request::ChatSend(p::ChatSendParams {
+            content: content.into(),
+            ..Default::default()
+        }),
+    })
+}
+
+fn reply(fx: &[Effect]) -> &Result<Value, crate::api::protocol::RpcError> {
+    fx.iter()
+        .find_map(|e| match e {
+            Effect::Reply { result, .. } => Some(result),
+            _ => None,
+        })
+        .expect("a reply")
+}
+
+#[tokio::test(start_paused = true)]
+async fn chat_queues_for_busy_agents_urgent_goes_first_and_keys_are_the_persons() {
+    let mut t = chat_core();
+    let fx = send(&mut t, 1, "@a2 first");
+    let r = reply(&fx).as_ref().unwrap();
+    assert_eq!(r["queued"], serde_json::json!(["a2"]));
+    // The reply comes before any typing.
+    assert!(matches!(fx[0], Effect::Reply { .. }));
+    send(&mut t, 1, "@a2 second");
+    // Urgent text goes into the busy agent at once, before the others.
+    let fx = send(&mut t, 1, "@a2 !stop now");
+    let j = jobs(&fx).pop().expect("urgent typed while busy");
+    assert!(j.urgent && j.text.ends_with("stop now"), "{j:?}");
+    done(&mut t, j);
+    let fx = t.ev(seen(3, PaneState::Idle, None, &[]));
+    let j = jobs(&fx).pop().expect("then the queue, in order");
+    assert_eq!(j.text, "[from person] first");
+
+    // An agent (a connection that said hello as a1) may not send keys or urgent text.
+    t.ev(Event::Call {
+        call: 2,
+        conn: 9,
+        request: Request::Hello(p::HelloParams { name: "a1".into() }),
+    });
+    let fx = send(&mut t, 9, "@a2 !C-c");
+    assert!(reply(&fx).is_err());
+    let fx = send(&mut t, 9, "@a2 !urgent");
+    assert!(reply(&fx).is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_holds_messages_in_the_journal_and_resume_sends_them_in_order() {
+    let mut t = chat_core();
+    t.ev(Event::Call {
+        call: 1,
+        conn: 1,
+        request: Request::Pause(p::AgentNameParams {
+            name: Some("a1".into()),
+        }),
+    });
+    let fx = send(&mut t, 1, "@a1 one");
+    assert!(jobs(&fx).is_empty());
+    send(&mut t, 1, "@a1 two");
+    let list = t.core.agents_list();
+    let a1 = list.agents.iter().find(|a| a.name == "a1").unwrap();
+    assert_eq!((a1.paused, a1.queued), (true, 2));
+    let fx = t.ev(Event::Call {
+        call: 1,
+        conn: 1,
+        request: Request::Resume(p::AgentNameParams {
+            name: Some("a1".into()),
+        }),
+    });
+    let j = jobs(&fx).pop().expect("resumed");
+    assert_eq!(j.text, "[from person] one");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ask_waits_for_its_answer_and_gets_pending_when_time_is_up() {
+    let mut t = T::new(settings(false));
+    let ask = |q: &str, wait: u64| Event::Call {
+        call: 5,
+        conn: 1,
+        request: Request::Ask(p::RequestAskParams {
+            from: "claude".into(),
+            question: q.into(),
+            wait_seconds: Some(wait),
+        }),
+    };
+    let fx = t.ev(ask("Which database?", 10));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Reply { .. })));
+    let id = printed(&fx, "request")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fx = t.ev(Event::Outbox {
+        id: id.clone(),
+        read: response("Postgres.\n"),
+    });
+    let r = reply(&fx).as_ref().unwrap();
+    assert_eq!(
+        (r["status"].as_str(), r["answer"].as_str()),
+        (Some("answered"), Some("Postgres."))
+    );
+    // Never typed into a pane; archived at once.
+    assert!(jobs(&fx).is_empty());
+    // A second ask with nobody answering: "pending" when its time is up.
+    t.ev(ask("Which port?", 3));
+    tokio::time::advance(Duration::from_secs(4)).await;
+    let fx = t.ev(Event::Tick);
+    assert_eq!(reply(&fx).as_ref().unwrap()["status"], "pending");
+}
+
+#[test]
+fn targets_resolve_purely_and_never_to_another_pane() {
+    use super::agents::resolve;
+    let panes: std::collections::BTreeMap<PaneId, PaneInfo> =
+        [info(0, "worker"), info(1, "controller")]
+            .into_iter()
+            .map(|i| (i.pane_id(), i))
+            .collect();
+    assert_eq!(resolve(&panes, "macs", "%1"), Ok(PaneId(1)));
+    assert_eq!(resolve(&panes, "macs", "worker"), Ok(PaneId(0)));
+    assert_eq!(resolve(&panes, "macs", "WORKER"), Ok(PaneId(0)));
+    assert_eq!(resolve(&panes, "macs", "macs:0.1"), Ok(PaneId(1)));
+    assert_eq!(resolve(&panes, "macs", "0.0"), Ok(PaneId(0)));
+    for bad in ["%7", "macs:0.7", "other:0.0", "macs:9.9", "nobody", "macs:"] {
+        assert!(resolve(&panes, "macs", bad).is_err(), "{bad} resolved");
+    }
+}
+
+#[test]
+fn the_default_chain_ends_with_the_person() {
+    let cfg = || Config::defaults(std::path::Path::new("."));
+    assert_eq!(
+        requests::chain(&cfg()),
+        vec![Backend::Pane, Backend::Manual]
+    );
+    let mut c = cfg();
+    c.controller_cmd = "bot".into();
+    c.rules = vec![crate::config::Rule {
+        regex: regex::Regex::new("x").unwrap(),
+        reply: "y".into(),
+    }];
+    assert_eq!(
+        requests::chain(&c),
+        vec![Backend::Rules, Backend::Exec, Backend::Manual]
+    );
+    c.controller_backends = vec!["exec".into(), "manual".into(), "pane".into()];
+    assert_eq!(requests::chain(&c), vec![Backend::Exec, Backend::Manual]);
+    c.controller_backends = vec!["codex-interactive".into()];
+    assert_eq!(requests::chain(&c), vec![Backend::Pane, Backend::Manual]);
+}

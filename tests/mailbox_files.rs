@@ -5,12 +5,11 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use macs_bridge::mailbox::{
     Delivered, Mailbox, MailboxError, OutboxEvent, RequestKind, RequestRecord, ResponseError,
-    SettleVerdict, Settler,
 };
 use tokio::sync::mpsc;
 
@@ -643,50 +642,27 @@ async fn watcher_reports_editor_saves_and_ignores_other_names() {
 }
 
 #[tokio::test]
-async fn watcher_and_settler_handle_a_file_written_in_two_chunks() {
+async fn the_watcher_reports_each_chunk_of_a_file_written_in_two_chunks() {
     let (_tmp, mb) = open();
     let id = "chunks";
     mb.write_request(&record(id, "q", at(0))).unwrap();
     let (tx, mut rx) = mpsc::channel(256);
     let _watcher = mb.watch(tx).unwrap();
-    let settle = Duration::from_millis(300);
-    let mut settler = Settler::new(settle);
 
     let mut f = fs::File::create(mb.response_path(id)).unwrap();
     f.write_all(b"first half, ").unwrap();
     f.flush().unwrap();
     wait_for(&mut rx, "the first chunk", changed(id)).await;
-    let t0 = Instant::now();
-    settler.changed(id, t0);
     let half = mb.response_stamp(id);
-    assert!(matches!(
-        settler.check(id, half, t0),
-        SettleVerdict::Wait(_)
-    ));
-
     f.write_all(b"second half\n").unwrap();
     drop(f);
     wait_for(&mut rx, "the second chunk", changed(id)).await;
-    let t1 = t0 + Duration::from_millis(100);
-    settler.changed(id, t1);
     let full = mb.response_stamp(id);
     assert_ne!(full, half);
-    assert_eq!(settler.check(id, full, t1), SettleVerdict::Wait(settle));
-    // Still quiet one settle time later: ready, with the whole text.
-    let stamp = match settler.check(id, mb.response_stamp(id), t1 + settle) {
-        SettleVerdict::Ready(stamp) => stamp,
-        other => panic!("expected Ready, got {other:?}"),
-    };
-    let resp = mb.read_response(id).unwrap();
+    let resp = mb.read_answer(id).unwrap();
     assert_eq!(resp.raw, "first half, second half\n");
+    let stamp = full.unwrap();
     assert_eq!((resp.len, resp.modified), (stamp.len, stamp.modified));
-    assert!(mb.stable_since(id).is_some());
-
-    fs::remove_file(mb.response_path(id)).unwrap();
-    assert_eq!(
-        settler.check(id, mb.response_stamp(id), t1 + settle * 2),
-        SettleVerdict::Gone
-    );
 }
 
 fn assert_only_ids(events: &[OutboxEvent], allowed: &[&str]) {

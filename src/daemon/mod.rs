@@ -266,12 +266,22 @@ impl Runner {
         events: &mut mpsc::UnboundedReceiver<ClientEvent>,
     ) -> Result<(), Failure> {
         let mut first = true;
+        // The screens are seeded in stream order; a capture that never comes back must not
+        // keep the daemon from starting (its pane is seeded when it does).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while first || self.panes.seeding() {
+            if !first && tokio::time::Instant::now() >= deadline {
+                warn!("some panes were not seeded in time; going on");
+                break;
+            }
             first = false;
-            let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            let ev = tokio::time::timeout_at(deadline, events.recv())
                 .await
                 .map_err(|_| failure("tmux did not send the panes in time".into()))?
                 .ok_or_else(|| failure("lost the connection to tmux".into()))?;
+            if let Some(id) = self.membership_of(&ev) {
+                self.dirty.insert(id);
+            }
             self.panes.handle(ev).await?;
         }
         let pinned = match self.panes.pinned_target().await {
@@ -338,6 +348,14 @@ impl Runner {
                 }
                 Err(e) => warn!(error = %e, %target, "profile pinned to an unknown pane"),
             }
+        }
+    }
+
+    /// Output seen while starting: those panes are looked at once the core knows them.
+    fn membership_of(&self, ev: &ClientEvent) -> Option<PaneId> {
+        match ev {
+            ClientEvent::Tmux(crate::tmux::control::Event::Output { pane, .. }) => Some(*pane),
+            _ => None,
         }
     }
 

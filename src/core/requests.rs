@@ -711,6 +711,33 @@ impl Core {
         let Some(store) = &self.store else { return };
         let active = store.active_requests().unwrap_or_default();
         let recent = store.recent_requests(64).unwrap_or_default();
+        // The inbox view is written again for every request still waiting (the daemon may
+        // have stopped between the journal and the file).
+        for r in &active {
+            if r.status == RequestStatus::Fallback {
+                let notes: Vec<String> = r.trail.iter().map(|n| format!("- {n}")).collect();
+                self.view(View::InboxNote {
+                    id: r.id.clone(),
+                    text: format!(
+                        "Request {} is waiting for a person: the controller could not answer it.\n\n{}\n\nAnswer it in outbox/{}.md.\n",
+                        r.id,
+                        notes.join("\n"),
+                        r.id
+                    ),
+                });
+            }
+            if r.status != RequestStatus::Answered {
+                self.view(View::Inbox(RequestRecord {
+                    id: r.id.clone(),
+                    session: self.s.session.clone(),
+                    pane: r.pane.clone(),
+                    agent: r.agent.clone(),
+                    kind: r.kind,
+                    detected_at: r.detected_at,
+                    text: r.text.clone(),
+                }));
+            }
+        }
         for r in &recent {
             if let Ok(pane) = r.pane.parse::<PaneId>() {
                 if r.kind != RequestKind::Ask {

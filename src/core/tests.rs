@@ -245,6 +245,30 @@ async fn a_restart_never_takes_the_same_outbox_file_again() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_restart_writes_the_inbox_view_of_every_request_still_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("macs.sqlite3");
+    let mut t = T::with_store(settings(false), Store::open(&path).unwrap());
+    let id = file_request(&mut t);
+    // Killed after the journal took the request, before its inbox file was written.
+    drop(t);
+    let mut core = core_with(settings(false), Store::open(&path).unwrap());
+    let fx = core.handle(
+        T::now(),
+        Event::Start {
+            panes: vec![info(0, "worker")],
+            pinned: None,
+            files: Vec::new(),
+        },
+    );
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::View(View::Inbox(r)) if r.id == id)),
+        "{fx:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_chain_goes_from_rules_to_the_controller_one_request_at_a_time_then_falls_back() {
     let mut s = settings(true);
     s.chain = vec![Backend::Rules, Backend::Pane, Backend::Manual];

@@ -108,6 +108,8 @@ impl Runner {
     fn view(&self, v: View) {
         let Some(mb) = &self.mailbox else { return };
         let result = match &v {
+            // Written once: a restart writes the view again only where it is missing.
+            View::Inbox(r) if mb.request_path(&r.id).exists() || mb.is_archived(&r.id) => Ok(()),
             View::Inbox(r) => mb.write_request(r).map(drop),
             View::InboxNote { id, text } => mb.write_inbox_note(id, text).map(drop),
             View::Archive {

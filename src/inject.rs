@@ -177,11 +177,28 @@ pub fn sanitize(text: &str) -> String {
                 }
             }
             '\n' | '\t' => out.push(c),
-            c if c.is_control() => {}
+            c if c.is_control() || is_invisible(c) => {}
             c => out.push(c),
         }
     }
     out.trim_end_matches(['\n', ' ', '\t']).to_string()
+}
+
+/// Characters that change how text reads without showing: bidirectional overrides and
+/// isolates (which can make a shown command differ from the typed one), zero-width spaces and
+/// joiners, the byte order mark, and other format characters that agents have no use for.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}'   // zero-width space, non-joiner, joiner; LRM, RLM
+        | '\u{202A}'..='\u{202E}' // LRE, RLE, PDF, LRO, RLO
+        | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+        | '\u{2066}'..='\u{2069}' // LRI, RLI, FSI, PDI
+        | '\u{206A}'..='\u{206F}' // deprecated format characters
+        | '\u{FEFF}'               // byte order mark, zero-width no-break space
+        | '\u{061C}'               // Arabic letter mark
+        | '\u{180E}'               // Mongolian vowel separator
+        | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+    )
 }
 
 /// Makes text safe to be the start of a prompt: a leading `!` (shell escape) or `/` (slash
@@ -430,6 +447,12 @@ mod tests {
         assert_eq!(sanitize("l1\r\nl2\rl3\n\n"), "l1\nl2\nl3");
         assert_eq!(sanitize("tab\there"), "tab\there");
         assert_eq!(sanitize("é ✓ 日本"), "é ✓ 日本");
+        // Bidi overrides and zero-width characters never reach a prompt.
+        assert_eq!(
+            sanitize("ls \u{202E}txt.exe\u{202C} a\u{200B}b\u{FEFF}"),
+            "ls txt.exe ab"
+        );
+        assert_eq!(sanitize("x\u{2066}y\u{2069}z\u{200D}"), "xyz");
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub(super) fn parse_request(id: &str, bytes: &[u8]) -> Result<RequestRecord, Str
 /// `Missing` or `NotAFile` unless `path` is a regular file (after symlinks). Checked before
 /// opening, so that a FIFO never blocks the daemon.
 pub(super) fn check_regular_file(id: &str, path: &Path) -> Result<(), ResponseError> {
-    match fs::metadata(path) {
+    match fs::symlink_metadata(path) {
         Ok(m) if m.is_file() => Ok(()),
         Ok(_) => Err(ResponseError::NotAFile { id: id.to_owned() }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -126,7 +126,11 @@ pub(super) fn read_response_file(
         source,
     };
     check_regular_file(id, path)?;
-    let file = match File::open(path) {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(ResponseError::Missing { id: id.to_owned() })
@@ -189,17 +193,67 @@ pub(super) fn ensure_dir(dir: &Path) -> Result<(), MailboxError> {
         // The umask may have taken bits away: say exactly 0700.
         Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(io_err("set the mode of", dir)),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            if dir.is_dir() {
-                Ok(())
-            } else {
-                Err(MailboxError::NotADirectory {
-                    path: dir.to_owned(),
-                })
-            }
-        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => check_private(dir, false),
         Err(source) => Err(io_err("create", dir)(source)),
     }
+}
+
+/// Refuses a directory that another user could write into: owned by someone else, writable by
+/// group or others, or (below the state dir) a symbolic link. Whatever is in such a directory
+/// could have been put there by another user, and the bridge types what it reads there.
+pub fn check_private(dir: &Path, root: bool) -> Result<(), MailboxError> {
+    use std::os::unix::fs::MetadataExt;
+    let unsafe_dir = |why: String| MailboxError::Unsafe {
+        path: dir.to_owned(),
+        why,
+    };
+    let meta = if root {
+        fs::metadata(dir)
+    } else {
+        fs::symlink_metadata(dir)
+    }
+    .map_err(io_err("look at", dir))?;
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_dir(
+            "it is a symbolic link (the bridge follows none in its state dir)".into(),
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(MailboxError::NotADirectory {
+            path: dir.to_owned(),
+        });
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(unsafe_dir(format!(
+            "it belongs to user id {}, not to you ({me}); use a directory of your own",
+            meta.uid()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(unsafe_dir(format!(
+            "it is writable by {} (mode {mode:o}); make it private (chmod 700) or use another one",
+            if mode & 0o002 != 0 {
+                "others"
+            } else {
+                "its group"
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// Reads a file without following a symbolic link in its last component.
+pub(super) fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The ids of the `<id>.md` files in a directory.

@@ -150,6 +150,8 @@ pub enum MailboxError {
     },
     #[error("{} exists but is not a directory", path.display())]
     NotADirectory { path: PathBuf },
+    #[error("refusing the state dir {}: {why}", path.display())]
+    Unsafe { path: PathBuf, why: String },
     #[error("not a request id: {id:?} (an id is 1-64 letters, digits, `-` or `_`)")]
     BadId { id: String },
     #[error(
@@ -197,7 +199,7 @@ pub enum ResponseError {
     BadId { id: String },
     #[error("outbox/{id}.md does not exist")]
     Missing { id: String },
-    #[error("outbox/{id}.md is not a regular file")]
+    #[error("outbox/{id}.md is not a regular file (a symbolic link, a directory or a device is never read)")]
     NotAFile { id: String },
     #[error(
         "no request with id {id} is waiting (there is no inbox/{id}.md): \
@@ -269,6 +271,7 @@ impl Mailbox {
                 .create(state_dir)
                 .map_err(io_err("create the state directory", state_dir))?;
         }
+        check_private(state_dir, true)?;
         let mailbox = Mailbox {
             root: state_dir.to_owned(),
             inbox: state_dir.join(INBOX),
@@ -397,7 +400,7 @@ impl Mailbox {
     pub fn read_request(&self, id: &str) -> Result<RequestRecord, MailboxError> {
         check_id(id)?;
         let path = self.request_path(id);
-        let bytes = match fs::read(&path) {
+        let bytes = match read_nofollow(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(MailboxError::NoSuchRequest {
@@ -451,7 +454,7 @@ impl Mailbox {
         if !is_valid_id(id) {
             return None;
         }
-        fs::metadata(self.response_path(id))
+        fs::symlink_metadata(self.response_path(id))
             .ok()
             .map(|m| FileStamp::of(&m))
     }
@@ -583,7 +586,7 @@ impl Mailbox {
         };
         let doc = render_doc(id, &front, &response.raw)?;
         let path = self.archive_path(id, "response");
-        match fs::read(&path) {
+        match read_nofollow(&path) {
             Ok(existing) if existing == doc.as_bytes() => {}
             Ok(_) => {
                 warn!(%id, "request was already archived with another delivery; keeping both");
@@ -645,7 +648,7 @@ impl Mailbox {
                 break;
             }
             let path = self.archive_path(&id, "request");
-            match fs::read(&path) {
+            match read_nofollow(&path) {
                 Ok(bytes) => match parse_request(&id, &bytes) {
                     Ok(r) => found.push(r),
                     Err(reason) => {
@@ -689,9 +692,9 @@ impl Mailbox {
     fn archive_request_copy(&self, id: &str) -> Result<(), MailboxError> {
         let inbox = self.request_path(id);
         let path = self.archive_path(id, "request");
-        match fs::read(&inbox) {
+        match read_nofollow(&inbox) {
             Ok(bytes) => {
-                if fs::read(&path).is_ok_and(|existing| existing == bytes) {
+                if read_nofollow(&path).is_ok_and(|existing| existing == bytes) {
                     return Ok(());
                 }
                 write_atomic(&path, &bytes, Replace::Always).map_err(io_err("write", &path))
@@ -710,7 +713,7 @@ impl Mailbox {
     fn write_extra_response(&self, id: &str, doc: &str) -> Result<(), MailboxError> {
         for n in 2..1000u32 {
             let path = self.archive_path(id, &format!("response-{n}"));
-            match fs::read(&path) {
+            match read_nofollow(&path) {
                 Ok(existing) if existing == doc.as_bytes() => return Ok(()),
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -731,7 +734,7 @@ impl Mailbox {
     /// removed a file.
     fn finish_archive(&self, id: &str) -> Result<bool, MailboxError> {
         let archived = self.archive_path(id, "response");
-        let bytes = fs::read(&archived).map_err(io_err("read", &archived))?;
+        let bytes = read_nofollow(&archived).map_err(io_err("read", &archived))?;
         let archived_text = String::from_utf8(bytes)
             .ok()
             .and_then(|doc| {
@@ -826,7 +829,8 @@ mod tests {
             assert!(is_valid_id(id), "{id}");
             assert_eq!(id.len(), "20261120-233512-3f9a".len(), "{id}");
         }
-        assert!(ids[0].starts_with("20261118-"), "{}", ids[0]);
+        // Other tests in this process may have made later ids already: never earlier than now.
+        assert!(ids[0].as_str() >= "20261118-", "{}", ids[0]);
     }
 
     #[test]

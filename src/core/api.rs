@@ -50,9 +50,62 @@ impl Request {
 }
 
 impl Core {
-    pub(super) fn call(&mut self, call: CallId, conn: u64, request: Request) {
+    pub(super) fn call(
+        &mut self,
+        call: CallId,
+        conn: u64,
+        agent: Option<String>,
+        request: Request,
+    ) {
         let mark = self.out.len();
-        let result = match request {
+        let result = match self.check_identity(agent.as_deref(), &request) {
+            Err(e) => Some(Err(e)),
+            Ok(()) => self.run_call(call, conn, agent, request),
+        };
+        let Some(result) = result else { return };
+        // The caller hears first; typing what the call queued comes after.
+        self.out.insert(mark, Effect::Reply { call, result });
+    }
+
+    /// A connection from an agent's pane is that agent, whatever it says: it may not speak as
+    /// anyone else, and the person's powers (keys, urgent text, pauses) are not its own.
+    fn check_identity(&self, agent: Option<&str>, request: &Request) -> Result<(), RpcError> {
+        let Some(me) = agent else { return Ok(()) };
+        let claims = |name: &str, what: &str| -> Result<(), RpcError> {
+            if name == me {
+                Ok(())
+            } else {
+                Err(RpcError::forbidden(format!(
+                    "this connection comes from {me}'s pane: it cannot {what} as {name:?}"
+                )))
+            }
+        };
+        match request {
+            Request::Hello(h) => claims(&h.name, "say hello"),
+            Request::ChatSend(s) => match &s.from {
+                Some(from) => claims(from, "send"),
+                None => Ok(()),
+            },
+            Request::Ask(a) => claims(&a.from, "ask"),
+            Request::Pause(_) | Request::Resume(_) | Request::Key(_) => Err(RpcError::forbidden(
+                format!("{me} is an agent: only the person pauses, resumes and sends keys"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs a call; `None` when the answer comes later.
+    fn run_call(
+        &mut self,
+        call: CallId,
+        conn: u64,
+        agent: Option<String>,
+        request: Request,
+    ) -> Option<Result<Value, RpcError>> {
+        if let Some(me) = &agent {
+            self.names.insert(conn, me.clone());
+        }
+        Some(match request {
             Request::Hello(h) => self.hello(conn, h),
             Request::ChatSend(s) => self.api_send(conn, s),
             Request::ChatHistory(h) => self.history(h),
@@ -66,14 +119,12 @@ impl Core {
                 .and_then(|names| p::result(&p::AgentNamesResult { names })),
             Request::Key(k) => self.key(conn, k),
             Request::Ask(a) => match self.ask(call, a) {
-                Ok(None) => return,
+                Ok(None) => return None,
                 Ok(Some(v)) => Ok(v),
                 Err(e) => Err(e),
             },
             Request::Get(g) => self.get(g),
-        };
-        // The caller hears first; typing what the call queued comes after.
-        self.out.insert(mark, Effect::Reply { call, result });
+        })
     }
 
     fn caller(&self, conn: u64) -> String {

@@ -80,10 +80,13 @@ pub enum Event {
         id: String,
         read: Result<ResponseFile, ResponseError>,
     },
-    /// An API call from connection `conn`.
+    /// An API call from connection `conn`; `agent` is who the connection is when it comes
+    /// from a process inside an agent's pane (decided by the runner from the socket's peer
+    /// credentials), `None` for the person.
     Call {
         call: CallId,
         conn: u64,
+        agent: Option<String>,
         request: Request,
     },
     /// An API connection closed.
@@ -326,8 +329,9 @@ impl Core {
             Event::Call {
                 call,
                 conn,
+                agent,
                 request,
-            } => self.call(call, conn, request),
+            } => self.call(call, conn, agent, request),
             Event::Gone { conn } => {
                 self.names.remove(&conn);
             }
@@ -355,6 +359,16 @@ impl Core {
     /// The journal, for read-only questions (tests, the runner's shutdown).
     pub fn store(&self) -> Option<&Store> {
         self.store.as_ref()
+    }
+
+    /// The agent a process in `pane` speaks for: the chat agent there, or the worker or the
+    /// controller; `None` for any other pane (the person's).
+    pub fn identity_of(&self, pane: PaneId) -> Option<String> {
+        if let Some(name) = self.agents.agent_of(pane) {
+            return Some(name);
+        }
+        (self.agents.worker == Some(pane) || self.agents.controller == Some(pane))
+            .then(|| self.agents.recipient(pane))
     }
 
     /// The worker pane, when one matches.

@@ -495,6 +495,7 @@ fn send(t: &mut T, conn: u64, content: &str) -> Vec<Effect> {
     t.ev(Event::Call {
         call: 1,
         conn,
+        agent: None,
         request: Request::ChatSend(p::ChatSendParams {
             content: content.into(),
             ..Default::default()
@@ -533,6 +534,7 @@ async fn chat_queues_for_busy_agents_urgent_goes_first_and_keys_are_the_persons(
     t.ev(Event::Call {
         call: 2,
         conn: 9,
+        agent: None,
         request: Request::Hello(p::HelloParams { name: "a1".into() }),
     });
     let fx = send(&mut t, 9, "@a2 !C-c");
@@ -547,6 +549,7 @@ async fn pause_holds_messages_in_the_journal_and_resume_sends_them_in_order() {
     t.ev(Event::Call {
         call: 1,
         conn: 1,
+        agent: None,
         request: Request::Pause(p::AgentNameParams {
             name: Some("a1".into()),
         }),
@@ -560,6 +563,7 @@ async fn pause_holds_messages_in_the_journal_and_resume_sends_them_in_order() {
     let fx = t.ev(Event::Call {
         call: 1,
         conn: 1,
+        agent: None,
         request: Request::Resume(p::AgentNameParams {
             name: Some("a1".into()),
         }),
@@ -574,6 +578,7 @@ async fn an_ask_waits_for_its_answer_and_gets_pending_when_time_is_up() {
     let ask = |q: &str, wait: u64| Event::Call {
         call: 5,
         conn: 1,
+        agent: None,
         request: Request::Ask(p::RequestAskParams {
             from: "claude".into(),
             question: q.into(),
@@ -643,4 +648,54 @@ fn the_default_chain_ends_with_the_person() {
     assert_eq!(requests::chain(&c), vec![Backend::Exec, Backend::Manual]);
     c.controller_backends = vec!["codex-interactive".into()];
     assert_eq!(requests::chain(&c), vec![Backend::Pane, Backend::Manual]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_from_an_agents_pane_is_that_agent_whatever_it_says() {
+    let mut t = chat_core();
+    let call = |agent: Option<&str>, request: Request| Event::Call {
+        call: 3,
+        conn: 4,
+        agent: agent.map(str::to_string),
+        request,
+    };
+    let send = |from: Option<&str>, content: &str| {
+        Request::ChatSend(p::ChatSendParams {
+            from: from.map(str::to_string),
+            content: content.into(),
+            ..Default::default()
+        })
+    };
+    // From a1's pane: as the person, as a2, a key, urgent text, a pause: all refused.
+    for request in [
+        send(Some("person"), "@a2 hi"),
+        send(Some("a2"), "@a1 hi"),
+        send(None, "@a2 !C-c"),
+        send(None, "@a2 !now"),
+        Request::Hello(p::HelloParams {
+            name: "person".into(),
+        }),
+        Request::Pause(p::AgentNameParams { name: None }),
+        Request::Key(p::AgentKeyParams {
+            name: "a2".into(),
+            key: "C-c".into(),
+        }),
+    ] {
+        let fx = t.ev(call(Some("a1"), request.clone()));
+        let e = reply(&fx).as_ref().expect_err("refused");
+        assert_eq!(e.code, p::code::FORBIDDEN, "{request:?}: {e:?}");
+    }
+    // As itself, it may send; the message is from a1.
+    let fx = t.ev(call(Some("a1"), send(None, "@a2 hello")));
+    assert!(reply(&fx).is_ok());
+    let last = t
+        .store()
+        .history(&crate::store::HistoryQuery::default())
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(
+        (last.message.from.as_str(), last.message.content.as_str()),
+        ("a1", "hello")
+    );
 }

@@ -6,6 +6,7 @@
 //! and the printer. In one loop it turns what arrives into core events, hands each event to
 //! [`Core::handle`], and carries out the effects it gets back, in order ([`effects`]).
 
+mod claim;
 pub mod controller;
 mod effects;
 mod writer;
@@ -176,6 +177,13 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
     };
     let (client, mut events) =
         Client::connect(ClientOptions::new(tmux, cfg.session.clone())).await?;
+    // One daemon per session (a dry run types nothing and may watch alongside).
+    if !cfg.dry_run {
+        if let Err(e) = claim::claim(&client, &cfg.session, &cfg.state_dir).await {
+            client.shutdown();
+            return Err(failure(e.to_string()));
+        }
+    }
     let settings = Settings::from_config(&cfg, args.target.is_some());
     let core = Core::new(settings, profiles.clone(), heuristics, store);
     let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
@@ -506,14 +514,39 @@ impl Runner {
         };
         self.next_call += 1;
         let id = self.next_call;
+        let agent = self.identity(call.client.peer_pid);
         self.calls.insert(id, call.reply);
         self.feed(Event::Call {
             call: id,
             conn: call.client.conn_id,
+            agent,
             request,
         })
         .await;
         self.look_dirty().await;
+    }
+
+    /// Who a connection is: the agent whose pane the calling process runs in (its pid descends
+    /// from the pane's process), else the person. Decided from the socket's peer credentials on
+    /// each call, so a process cannot keep an identity it had.
+    fn identity(&self, peer: Option<u32>) -> Option<String> {
+        let mut pid = peer?;
+        let panes: HashMap<u32, PaneId> = self
+            .panes
+            .iter()
+            .filter(|p| p.info.pid != 0)
+            .map(|p| (p.info.pid, p.id()))
+            .collect();
+        for _ in 0..64 {
+            if let Some(pane) = panes.get(&pid) {
+                return self.core.identity_of(*pane);
+            }
+            match parent_of(pid) {
+                Some(parent) if parent > 1 && parent != pid => pid = parent,
+                _ => return None,
+            }
+        }
+        None
     }
 
     /// `pane.status` and `pane.snapshot`, answered from the screen models.
@@ -623,9 +656,20 @@ impl Runner {
                 ))
                 .await;
         }
+        if !self.cfg.dry_run {
+            claim::release(&self.client, &self.cfg.session).await;
+        }
         self.printer.event("stopped", "bye", json!({}));
         self.client.shutdown();
     }
+}
+
+/// A process's parent, from `/proc/PID/stat` (the field after the command, which is in
+/// parentheses and may itself hold spaces and parentheses).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn failure(message: String) -> Failure {

@@ -651,6 +651,14 @@ impl Command {
         line.end_flags().arg(name).arg(value).done()
     }
 
+    /// `set-option -o [scope] -- 'NAME' 'VALUE'`: fails (tmux: "already set") when the option
+    /// has a value; a claim that two processes cannot both win.
+    pub fn set_option_once(scope: OptionScope, name: &str, value: &str) -> Command {
+        let mut line = Line::new("set-option").flag("-o");
+        scope.push_flags(&mut line.0);
+        line.end_flags().arg(name).arg(value).done()
+    }
+
     /// `set-option -u [scope] -- 'NAME'`.
     pub fn unset_option(scope: OptionScope, name: &str) -> Command {
         let mut line = Line::new("set-option").flag("-u");

@@ -1,0 +1,209 @@
+//! Tried as a hostile user would: a process in an agent's pane speaking as the person, an
+//! answer that is a symbolic link, a state dir others can write into, a second daemon on the
+//! same session, a target that names no pane. Real tmux on a private socket.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{files_in, sim_command, sim_inputs, wait_for, Daemon, TmuxServer};
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn labelled(server: &TmuxServer, name: &str, cmd: &str, first: bool) -> String {
+    let pane = if first {
+        server.ok(&["respawn-pane", "-k", "-t", "macs", cmd]);
+        server.pane_id("macs:0.0")
+    } else {
+        let p = server.ok(&["split-window", "-P", "-F", "#{pane_id}", "-t", "macs", cmd]);
+        p.trim().to_string()
+    };
+    server.ok(&["set-option", "-p", "-t", &pane, "@macs-agent", name]);
+    pane
+}
+
+fn api_ready(state: &Path) {
+    wait_for("the API socket", LONG, || {
+        std::os::unix::net::UnixStream::connect(state.join("macs.sock"))
+            .ok()
+            .map(drop)
+    });
+}
+
+#[test]
+fn a_process_in_an_agents_pane_cannot_speak_as_the_person_or_press_keys() {
+    let server = TmuxServer::start("macs", "sleep 600");
+    // a1: a shell an agent could run commands in. a2: an agent that logs what it gets.
+    let shell = labelled(&server, "a1", &common::shell(), true);
+    labelled(
+        &server,
+        "a2",
+        &sim_command(&server, "a2", "on-input\nbusy 100ms\nend\n", ""),
+        false,
+    );
+    let state = tempfile::tempdir().expect("state");
+    let _daemon = Daemon::start(
+        &server,
+        state.path(),
+        &["--mode", "manual", "--no-heuristic"],
+    );
+    api_ready(state.path());
+    let out = server.path("spoof.out");
+    let bridge = env!("CARGO_BIN_EXE_macs-bridge");
+    // From inside a1's pane, as a command an agent would run: the person's chat, a key, urgent.
+    let line = format!(
+        "printf '@a2 !C-c\\n@a2 !do it now\\n' | {bridge} -L {} chat --state-dir {} > {} 2>&1; echo spoof-done",
+        server.name,
+        state.path().display(),
+        out.display()
+    );
+    server.ok(&["send-keys", "-t", &shell, "-l", &line]);
+    server.ok(&["send-keys", "-t", &shell, "Enter"]);
+    wait_for("the spoofing attempt to end", LONG, || {
+        server
+            .capture(&shell)
+            .contains("\nspoof-done")
+            .then_some(())
+    });
+    let said = std::fs::read_to_string(&out).expect("output");
+    assert!(
+        said.contains("a1's pane") || said.contains("a1"),
+        "not refused as a1: {said}"
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        sim_inputs(&server, "a2").is_empty(),
+        "a2 got something: {:?}",
+        sim_inputs(&server, "a2")
+    );
+    // The person (a process outside every agent pane) may.
+    let mut chat = server
+        .bridge("macs")
+        .args(["chat", "--state-dir"])
+        .arg(state.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chat");
+    {
+        use std::io::Write;
+        let mut stdin = chat.stdin.take().expect("stdin");
+        writeln!(stdin, "@a2 from the real person").expect("write");
+    }
+    assert!(chat.wait_with_output().expect("chat").status.success());
+    wait_for("the person's message", LONG, || {
+        (sim_inputs(&server, "a2") == ["[from person] from the real person"]).then_some(())
+    });
+}
+
+#[test]
+fn an_answer_that_is_a_symlink_is_refused_and_never_typed() {
+    let server = TmuxServer::start("macs", "sleep 600");
+    labelled(
+        &server,
+        "worker",
+        &sim_command(
+            &server,
+            "worker",
+            "request\nShould I go on?\nend\nwait\nsay ok\n",
+            "",
+        ),
+        true,
+    );
+    let state = tempfile::tempdir().expect("state");
+    let daemon = Daemon::start(
+        &server,
+        state.path(),
+        &["--mode", "manual", "--no-heuristic"],
+    );
+    let id = daemon.wait_event("the request", |e| e["event"] == "request")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let secret = server.path("secret.txt");
+    std::fs::write(&secret, "root:x:0:0:secret\n").expect("secret");
+    std::os::unix::fs::symlink(
+        &secret,
+        state.path().join("outbox").join(format!("{id}.md")),
+    )
+    .expect("symlink");
+    wait_for("the .error file", LONG, || {
+        files_in(&state.path().join("outbox"))
+            .contains(&format!("{id}.error"))
+            .then_some(())
+    });
+    let error = std::fs::read_to_string(state.path().join("outbox").join(format!("{id}.error")))
+        .expect("error file");
+    assert!(error.contains("not a regular file"), "{error}");
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(sim_inputs(&server, "worker").is_empty());
+    assert!(!files_in(&state.path().join("archive"))
+        .iter()
+        .any(|f| f.contains("response")));
+}
+
+#[test]
+fn a_state_dir_others_can_write_into_is_refused_with_a_clear_message() {
+    let server = TmuxServer::start("macs", "sleep 600");
+    let state = tempfile::tempdir().expect("state");
+    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let out = server
+        .bridge("macs")
+        .args(["--mode", "manual", "--state-dir"])
+        .arg(state.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let text = common::output_text(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("writable by others"), "{text}");
+    // A subfolder made a symbolic link is refused too.
+    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let elsewhere = tempfile::tempdir().expect("other");
+    std::os::unix::fs::symlink(elsewhere.path(), state.path().join("outbox")).expect("symlink");
+    let out = server
+        .bridge("macs")
+        .args(["--mode", "manual", "--state-dir"])
+        .arg(state.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let text = common::output_text(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("symbolic link"), "{text}");
+}
+
+#[test]
+fn a_second_daemon_on_the_session_is_refused_and_a_dead_ones_claim_is_taken_over() {
+    let server = TmuxServer::start("macs", "sleep 600");
+    let one = tempfile::tempdir().expect("state one");
+    let two = tempfile::tempdir().expect("state two");
+    let first = Daemon::start(&server, one.path(), &["--mode", "manual"]);
+    let out = server
+        .bridge("macs")
+        .args(["--mode", "manual", "--state-dir"])
+        .arg(two.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let text = common::output_text(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!("pid {}", first.child.id())),
+        "{text}"
+    );
+    let canonical = std::fs::canonicalize(one.path()).expect("canonical");
+    assert!(text.contains(&canonical.display().to_string()), "{text}");
+    // Killed with -9, its claim stays behind: the next daemon takes it over.
+    first.crash();
+    let second = Daemon::start(&server, two.path(), &["--mode", "manual"]);
+    // A clean stop gives the claim back.
+    let status = second.stop();
+    assert!(status.success());
+    let claim = server.ok(&["show-options", "-v", "-q", "-t", "macs", "@macs-daemon"]);
+    assert_eq!(claim.trim(), "", "the claim was not given back");
+}

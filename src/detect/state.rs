@@ -906,4 +906,22 @@ mod prompt_tests {
             assert_eq!(input(profile, &lines).as_deref(), Some(want), "{profile}");
         }
     }
+
+    /// Real screens with a line a person typed and did not submit (Claude Code draws its
+    /// prompt as `❯` and a non-breaking space): the bridge must see the text, never an empty
+    /// prompt to type into.
+    #[test]
+    fn a_half_typed_line_on_the_real_screens_is_input() {
+        for (profile, stem) in [
+            ("claude-code", "claude_typed_idle"),
+            ("codex", "codex_typed_idle"),
+            ("gemini", "gemini_typed_idle"),
+        ] {
+            assert_eq!(
+                input(profile, &fixture(stem)).as_deref(),
+                Some("half typed by a person"),
+                "{stem}"
+            );
+        }
+    }
 }

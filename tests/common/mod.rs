@@ -199,7 +199,17 @@ impl Daemon {
         what: &str,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_event_for(what, Duration::from_secs(30), pred)
+    }
+
+    /// [`Daemon::wait_event`] with its own deadline.
+    pub fn wait_event_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
         loop {
             if let Some(e) = self.events.lock().expect("lock").iter().find(|e| pred(e)) {
                 return e.clone();

@@ -1,0 +1,188 @@
+//! The real Codex CLI, Claude Code and Gemini CLI (from `../shared/real-agents`, offline
+//! against its scripted stand-in model): an answer through `outbox/` while the daemon is
+//! killed at a crash point, then restarted. The model must receive the answer exactly once,
+//! whole, and the agent's prompt must be left empty. Opt-in (it needs the agents installed
+//! with `../shared/real-agents/install.sh`):
+//!
+//! ```text
+//! cargo test --test real_agents -- --ignored --nocapture --test-threads 1
+//! ```
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{wait_for, Daemon, TmuxServer};
+use serde_json::Value;
+
+const LONG: Duration = Duration::from_secs(90);
+
+fn harness() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/real-agents")
+}
+
+fn mock_state(port: u16) -> Option<Value> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET /_mock/state HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    serde_json::from_str(body.split("\r\n\r\n").nth(1)?).ok()
+}
+
+fn main_requests(port: u16) -> u64 {
+    mock_state(port)
+        .and_then(|v| v["main_requests"].as_u64())
+        .unwrap_or(0)
+}
+
+/// The whole text the model got in the last main request.
+fn last_text(port: u16) -> String {
+    mock_state(port)
+        .map(|v| v["last_main"]["user_text"].to_string())
+        .unwrap_or_default()
+}
+
+fn run(agent: &str, point: &str, port: u16) {
+    let h = harness();
+    let script = h.join("scripts/controller-request.txt");
+    let _ = Command::new(h.join("stop-all.sh")).output();
+    let out = Command::new(h.join("start-mock.sh"))
+        .arg(port.to_string())
+        .arg(&script)
+        .output()
+        .expect("start the mock");
+    assert!(out.status.success(), "{}", common::output_text(&out));
+    let server = TmuxServer::start("macs", "sleep 600");
+    let out = Command::new(h.join("run-agent.sh"))
+        .args([agent, "macs", "macs:0.0"])
+        .env("AH_SOCKET", &server.name)
+        .env("AH_PORT", port.to_string())
+        .output()
+        .expect("start the agent");
+    assert!(out.status.success(), "{}", common::output_text(&out));
+    server.ok(&[
+        "set-option",
+        "-p",
+        "-t",
+        "macs:0.0",
+        "@macs-agent",
+        "worker",
+    ]);
+    let state = tempfile::tempdir().expect("state");
+    let args = ["--mode", "manual", "--no-heuristic"];
+    let daemon = Daemon::start_env(&server, state.path(), &args, &[("MACS_CRASH_AT", point)]);
+    // The person asks the agent to start; its reply holds a request block.
+    wait_for("the agent to be idle", LONG, || {
+        let out = server
+            .bridge("macs")
+            .args(["status", "--target", "worker"])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .contains("idle")
+            .then_some(())
+    });
+    // As a person would: again while the agent is still busy starting up.
+    wait_for("the first prompt to be sent", LONG, || {
+        let out = server
+            .bridge("macs")
+            .args([
+                "send",
+                "--target",
+                "worker",
+                "Please look at the repository.",
+            ])
+            .output()
+            .ok()?;
+        out.status.success().then_some(())
+    });
+    let id = daemon.wait_event_for("the request", LONG, |e| e["event"] == "request")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let before = main_requests(port);
+    let answer = format!("Yes, proceed with the plan ({agent}, {point}).");
+    std::fs::write(
+        state.path().join("outbox").join(format!("{id}.md")),
+        format!("{answer}\n"),
+    )
+    .expect("answer");
+    daemon.wait_death(LONG);
+    let _daemon = Daemon::start(&server, state.path(), &args);
+    wait_for("the model to get the answer", LONG, || {
+        (main_requests(port) > before).then_some(())
+    });
+    let got = last_text(port);
+    assert_eq!(
+        got.matches(&answer).count(),
+        1,
+        "{agent} at {point}: the model got {got}"
+    );
+    // No left-over half of an earlier typing in front of it.
+    assert_eq!(
+        got.matches(&answer[..12]).count(),
+        1,
+        "{agent} at {point}: the model got {got}"
+    );
+    // Give a second typing, if there were one, the time to show.
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(
+        main_requests(port),
+        before + 1,
+        "{agent} at {point}: the model was asked again"
+    );
+    wait_for("the archive", LONG, || {
+        common::files_in(&state.path().join("archive"))
+            .contains(&format!("{id}.response.md"))
+            .then_some(())
+    });
+    let screen = server.capture("macs:0.0");
+    assert!(
+        !screen
+            .lines()
+            .rev()
+            .take(12)
+            .any(|l| l.contains(&answer[..20])
+                && (l.contains('›') || l.contains('❯') || l.contains('>'))),
+        "{agent} at {point}: the answer is still in the prompt:\n{screen}"
+    );
+    let _ = Command::new(h.join("stop-all.sh")).output();
+}
+
+fn each_point(agent: &str, port: u16) {
+    if !harness().join("run-agent.sh").exists() {
+        eprintln!("../shared/real-agents is not here; skipped");
+        return;
+    }
+    for (i, point) in ["mid-text", "typed", "submitted"].iter().enumerate() {
+        eprintln!("{agent}: crash at {point}");
+        run(agent, point, port + i as u16);
+    }
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (../shared/real-agents/install.sh)"]
+fn codex_gets_an_answer_exactly_once_through_crashes() {
+    each_point("codex", 18210);
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (../shared/real-agents/install.sh)"]
+fn claude_gets_an_answer_exactly_once_through_crashes() {
+    each_point("claude", 18220);
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (../shared/real-agents/install.sh)"]
+fn gemini_gets_an_answer_exactly_once_through_crashes() {
+    each_point("gemini", 18230);
+}

@@ -315,7 +315,8 @@ pub async fn deliver_with<W: PaneWatch>(
     let own = |input: &str| *mode != Mode::Type && text.trim_start().starts_with(input.trim());
     let before = watch.look(pane).await?;
     let working = matches!(before.state, PaneState::Busy | PaneState::Asking);
-    if opts.guard_busy && working {
+    // A menu takes a key as its answer: never typed into, whatever the options say.
+    if (opts.guard_busy && working) || before.state == PaneState::Asking {
         return Err(InjectError::NotIdle {
             state: before.state,
             reason: before.reason,
@@ -398,6 +399,8 @@ pub async fn deliver_with<W: PaneWatch>(
         }
     }
 
+    // Busy before the key is no evidence that the key submitted anything.
+    let busy_before = watch.look(pane).await?.state == PaneState::Busy;
     watch.step(Step::Submit).await;
     for key in &opts.submit_keys {
         client
@@ -407,7 +410,7 @@ pub async fn deliver_with<W: PaneWatch>(
         let deadline = Instant::now() + opts.confirm_timeout;
         loop {
             let now = watch.look(pane).await?;
-            if now.state == PaneState::Busy {
+            if now.state == PaneState::Busy && !busy_before {
                 return Ok(Outcome::Delivered {
                     key: key.to_string(),
                     evidence: format!("the pane turned busy ({})", now.reason),

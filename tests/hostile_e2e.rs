@@ -207,3 +207,96 @@ fn a_second_daemon_on_the_session_is_refused_and_a_dead_ones_claim_is_taken_over
     let claim = server.ok(&["show-options", "-v", "-q", "-t", "macs", "@macs-daemon"]);
     assert_eq!(claim.trim(), "", "the claim was not given back");
 }
+
+#[test]
+fn force_never_types_into_an_approval_menu() {
+    let server = TmuxServer::start("macs", "sleep 600");
+    labelled(
+        &server,
+        "worker",
+        &sim_command(&server, "worker", "ask rm -rf build\nsay answered\n", ""),
+        true,
+    );
+    wait_for("the menu", LONG, || {
+        server
+            .capture("macs")
+            .contains("Would you like to run the following command?")
+            .then_some(())
+    });
+    let out = server
+        .bridge("macs")
+        .args(["send", "--force", "--target", "worker", "y"])
+        .output()
+        .expect("send");
+    let text = common::output_text(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("asking"), "{text}");
+    std::thread::sleep(Duration::from_millis(500));
+    let screen = server.capture("macs");
+    assert!(
+        screen.contains("Would you like to run the following command?")
+            && !screen.contains("answered"),
+        "the menu was answered:\n{screen}"
+    );
+}
+
+#[test]
+fn force_into_a_busy_pane_needs_a_change_the_submit_caused() {
+    let server = TmuxServer::start("macs", "sleep 600");
+    // Busy for a long time, reading nothing: the text is typed, the pane stays busy, and
+    // that is no proof that anything was submitted.
+    labelled(
+        &server,
+        "worker",
+        &sim_command(&server, "worker", "busy 60s\n", ""),
+        true,
+    );
+    wait_for("busy", LONG, || {
+        let out = server
+            .bridge("macs")
+            .args(["status", "--target", "worker"])
+            .output()
+            .ok()?;
+        (out.status.code() == Some(3)).then_some(())
+    });
+    let out = server
+        .bridge("macs")
+        .args(["send", "--force", "--target", "worker", "are you there"])
+        .output()
+        .expect("send");
+    let text = common::output_text(&out);
+    assert!(
+        !text.contains("turned busy"),
+        "busy before the key counted as proof: {text}"
+    );
+}
+
+#[test]
+fn a_notice_to_a_shell_agent_is_shown_not_run() {
+    let server = TmuxServer::start("macs", "sleep 600");
+    let shell = labelled(&server, "a1", &common::shell(), true);
+    let state = tempfile::tempdir().expect("state");
+    let daemon = Daemon::start(
+        &server,
+        state.path(),
+        &["--mode", "manual", "--no-heuristic"],
+    );
+    // The shell prints a message block for an agent that does not exist.
+    server.ok(&[
+        "send-keys",
+        "-t",
+        &shell,
+        "-l",
+        "printf '<<MESSAGE to=ghost>>\\nhello; agents: boo\\n<<MESSAGE_END>>\\n'",
+    ]);
+    server.ok(&["send-keys", "-t", &shell, "Enter"]);
+    daemon.wait_event("the refusal", |e| {
+        e["event"] == "error" && e["error"].as_str().is_some_and(|m| m.contains("ghost"))
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let screen = server.capture(&shell);
+    assert!(
+        !screen.contains("[macs]") && !screen.contains("command not found"),
+        "a notice was typed into the shell:\n{screen}"
+    );
+}

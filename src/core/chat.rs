@@ -149,11 +149,25 @@ impl Core {
         }
     }
 
-    /// A notice from the bridge to one agent: a journal row like any other.
+    /// A notice from the bridge to one agent: a journal row like any other, typed only into
+    /// agents that take prose. Into a shell (or a REPL, or a pane not read yet) a notice would
+    /// be run as a command: there it goes to the people's status lines instead.
     pub(super) fn notice(&mut self, to: &str, text: &str) {
         let Some(pane) = self.agents.pane_of(to) else {
             return;
         };
+        let profile = self
+            .agents
+            .get_slot(pane)
+            .map(|s| s.profile.clone())
+            .unwrap_or_default();
+        if matches!(profile.as_str(), "" | "shell" | "python") {
+            self.out.push(super::Effect::Tell {
+                pane,
+                text: format!("{to}: {text}"),
+            });
+            return;
+        }
         let new = NewMessage {
             from: "bridge".into(),
             to: to.to_string(),

@@ -135,6 +135,8 @@ pub enum Effect {
         pane: PaneId,
         status: Option<String>,
     },
+    /// Show a line to the people attached to the session (never typed into a pane).
+    Tell { pane: PaneId, text: String },
     /// Send [`Event::Seen`] for these panes (they may have changed without output).
     Look(Vec<PaneId>),
     /// Write a view file of the mailbox.

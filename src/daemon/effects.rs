@@ -65,6 +65,13 @@ impl Runner {
                     }
                 });
             }
+            Effect::Tell { pane, text } => {
+                let client = self.client.clone();
+                let session = self.cfg.session.clone();
+                tokio::spawn(async move {
+                    tell_people(&client, &session, &format!("{pane} {text}")).await;
+                });
+            }
             Effect::Look(panes) => self.dirty.extend(panes),
             Effect::View(v) => self.view(v),
             Effect::RunExec {

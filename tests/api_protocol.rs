@@ -738,3 +738,28 @@ async fn chat_with_piped_input_sends_each_line_and_fails_on_an_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no macs-bridge daemon at"), "{stderr}");
 }
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_told_so_and_the_others_go_on() {
+    let f = Fixture::start_with(|o| o.max_connections = 2).await;
+    let mut a = Raw::connect(&f.path).await;
+    let mut b = Raw::connect(&f.path).await;
+    a.works(1).await;
+    b.works(2).await;
+    let mut c = Raw::connect(&f.path).await;
+    let r = c.recv().await;
+    assert_eq!(error_code(&r), code::UNAVAILABLE, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("too many API connections")),
+        "{r}"
+    );
+    a.works(3).await;
+    // One closes: room for a new one.
+    drop(b);
+    common_wait(|| !f.seen.lock().expect("lock").gone.is_empty()).await;
+    let mut d = Raw::connect(&f.path).await;
+    d.works(4).await;
+    f.stop().await;
+}

@@ -96,6 +96,9 @@ pub struct ServeOptions {
     pub subscription_buffer: usize,
     /// Calls of one connection waiting for answers at a time (default 64).
     pub max_in_flight: usize,
+    /// Connections open at a time (default 256); one more is told so and closed, so that idle
+    /// clients cannot take every file handle the daemon needs.
+    pub max_connections: usize,
 }
 
 impl Default for ServeOptions {
@@ -105,6 +108,7 @@ impl Default for ServeOptions {
             max_line: protocol::MAX_LINE,
             subscription_buffer: 256,
             max_in_flight: 64,
+            max_connections: 256,
         }
     }
 }
@@ -218,6 +222,28 @@ pub async fn serve_with(
             a = listener.accept() => a,
         };
         match accepted {
+            Ok((stream, _)) if tracker.len() >= opts.max_connections => {
+                warn!(
+                    max = opts.max_connections,
+                    "too many API connections; refusing one"
+                );
+                let line = protocol::response_line(
+                    &Value::Null,
+                    Err(&RpcError::unavailable(format!(
+                        "too many API connections ({}); close some and try again",
+                        opts.max_connections
+                    ))),
+                );
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let mut stream = stream;
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        let _ = stream.write_all(line.as_bytes()).await;
+                        let _ = stream.write_all(b"\n").await;
+                    })
+                    .await;
+                });
+            }
             Ok((stream, _)) => {
                 next_id += 1;
                 let client = ClientInfo {

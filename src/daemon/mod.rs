@@ -134,8 +134,30 @@ struct Runner {
     next_call: u64,
 }
 
+/// Raises the soft limit of open files to the hard one (at most 65,536): every API connection,
+/// pane and file takes one.
+fn raise_file_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit write or read the struct passed, which lives on the stack.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            let want = lim.rlim_max.min(65_536);
+            if lim.rlim_cur < want {
+                lim.rlim_cur = want;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    debug!("could not raise the open file limit");
+                }
+            }
+        }
+    }
+}
+
 /// Runs the daemon until Ctrl-C or SIGTERM.
 pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
+    raise_file_limit();
     let env = |k: &str| std::env::var(k).ok();
     let overrides = overrides_from(global, &args)?;
     let state_hint = args.state_dir.clone().unwrap_or_else(|| PathBuf::from("."));

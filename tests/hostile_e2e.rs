@@ -300,3 +300,37 @@ fn a_notice_to_a_shell_agent_is_shown_not_run() {
         "a notice was typed into the shell:\n{screen}"
     );
 }
+
+#[test]
+fn a_huge_unterminated_block_and_a_huge_line_are_reported_capped_once() {
+    for (what, printer) in [
+        (
+            "3000 lines",
+            "printf '<<CONTROLLER_REQUEST>>\\n'; seq 1 3000",
+        ),
+        (
+            "a 100k-character line",
+            "printf '<<CONTROLLER_REQUEST>>\\n'; head -c 100000 /dev/zero | tr '\\0' x; echo",
+        ),
+    ] {
+        let server = TmuxServer::start("macs", "sleep 600");
+        let shell = labelled(&server, "worker", &common::shell(), true);
+        let state = tempfile::tempdir().expect("state");
+        let daemon = Daemon::start(
+            &server,
+            state.path(),
+            &["--mode", "manual", "--no-heuristic"],
+        );
+        server.ok(&["send-keys", "-t", &shell, "-l", printer]);
+        server.ok(&["send-keys", "-t", &shell, "Enter"]);
+        daemon.wait_event(&format!("the capped report for {what}"), |e| {
+            e["event"] == "capped"
+        });
+        // Output goes on; nothing is filed and the report is not repeated.
+        server.ok(&["send-keys", "-t", &shell, "-l", "seq 1 50"]);
+        server.ok(&["send-keys", "-t", &shell, "Enter"]);
+        std::thread::sleep(Duration::from_millis(1000));
+        assert_eq!(daemon.count(|e| e["event"] == "capped"), 1, "{what}");
+        assert_eq!(daemon.count(|e| e["event"] == "request"), 0, "{what}");
+    }
+}

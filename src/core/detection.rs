@@ -29,6 +29,8 @@ pub struct Track {
     pub typed: Vec<String>,
     /// A capped block was reported and has not gone since.
     pub capped_reported: bool,
+    /// A block left open at the bottom in the last look: its kind and size then.
+    pub open_block: Option<(BlockKind, usize, usize)>,
 }
 
 impl Default for Track {
@@ -41,6 +43,7 @@ impl Default for Track {
             asked_this_turn: false,
             typed: Vec::new(),
             capped_reported: false,
+            open_block: None,
         }
     }
 }
@@ -83,14 +86,31 @@ impl Core {
             // Blocks first, so that a block that ends the turn counts for this turn.
             let scan = blocks::find_blocks(&seen.lines, &limits);
             let fresh = track.tracker.observe(&scan.blocks, track.turn, now);
-            if !scan.capped.is_empty() && !track.capped_reported {
+            // A block still open when its start scrolled out of what the screen model keeps (a
+            // huge block, a 100k-character line) ended no block: it is capped too.
+            let mut capped = scan.capped.clone();
+            match (&scan.open, track.open_block.take()) {
+                (Some(o), _) => track.open_block = Some((o.kind.clone(), o.lines, o.bytes)),
+                (None, Some((kind, lines, bytes))) => {
+                    if !scan.blocks.iter().any(|b| b.kind == kind) {
+                        capped.push(blocks::Unterminated {
+                            kind,
+                            start_row: 0,
+                            lines,
+                            bytes,
+                        });
+                    }
+                }
+                (None, None) => {}
+            }
+            if !capped.is_empty() && !track.capped_reported {
                 track.capped_reported = true;
-                let c = &scan.capped[0];
+                let c = &capped[0];
                 capped_event = Some(format!(
-                    "{id}: a {} block of {} lines / {} bytes was never closed within the limits ({} lines, {} bytes); ignored",
+                    "{id}: a {} block of {} lines / {} bytes (at least) was never closed within the limits ({} lines, {} bytes, or what the screen keeps); ignored",
                     c.kind.label(), c.lines, c.bytes, limits.max_lines, limits.max_bytes
                 ));
-            } else if scan.capped.is_empty() {
+            } else if capped.is_empty() && scan.open.is_none() {
                 track.capped_reported = false;
             }
             for b in fresh {

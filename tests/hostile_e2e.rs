@@ -334,3 +334,22 @@ fn a_huge_unterminated_block_and_a_huge_line_are_reported_capped_once() {
         assert_eq!(daemon.count(|e| e["event"] == "request"), 0, "{what}");
     }
 }
+
+#[test]
+fn a_daemon_target_that_names_no_pane_is_an_error_with_the_panes() {
+    let server = TmuxServer::start("macs", "sleep 600");
+    let state = tempfile::tempdir().expect("state");
+    let out = server
+        .bridge("macs")
+        .args(["--mode", "manual", "--target", "macs:0.7", "--state-dir"])
+        .arg(state.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let text = common::output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("names no pane") && text.contains("macs:0.0"),
+        "{text}"
+    );
+}

@@ -245,6 +245,21 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
 
     // The first event is the attach; build the view before anything else.
     r.start(&mut events).await?;
+    // A worker named on the command line must exist: a mistyped target is an error, never
+    // another pane (a target from the environment or the file may appear later, as `up`
+    // starts agents).
+    if let (Some(target), None) = (&args.target, r.core.worker()) {
+        let known = r.panes.describe();
+        claim::release(&r.client, &r.cfg.session).await;
+        r.client.shutdown();
+        return Err(Failure {
+            code: exit::USAGE,
+            message: format!(
+                "--target {target:?} names no pane in session {:?}; panes: {known}",
+                r.cfg.session
+            ),
+        });
+    }
     r.watcher = match &r.mailbox {
         Some(mb) => Some(mb.watch(outbox_tx.clone())?),
         None => None,
@@ -376,7 +391,14 @@ impl Runner {
                         p.info.profile = Some(profile);
                     }
                 }
-                Err(e) => warn!(error = %e, %target, "profile pinned to an unknown pane"),
+                Err(e) => {
+                    warn!(error = %e, %target, "profile pinned to an unknown pane");
+                    self.printer.event(
+                        "error",
+                        &format!("profiles.panes: {target:?} names no pane ({e}); not pinned"),
+                        json!({ "target": target, "error": e.to_string() }),
+                    );
+                }
             }
         }
     }

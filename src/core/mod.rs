@@ -4,7 +4,7 @@
 //! `outbox/`, an API call, a backend's answer, a writer's report, a tick — and returns
 //! [`Effect`]s: type this into that pane, write this view file, answer that call, print this
 //! line. It never awaits, never talks to tmux, never reads a file; the runner
-//! (`crate::daemon`) carries the effects out and feeds their results back as events. Time comes
+//! (the daemon) carries the effects out and feeds their results back as events. Time comes
 //! in with each event, so tests drive it with any clock.
 //!
 //! Its one side channel is the journal (the SQLite [`Store`]), written synchronously: the

@@ -112,7 +112,7 @@ pub const ARCHIVE: &str = "archive";
 /// The largest response read by default (`limits.response_bytes`).
 pub const DEFAULT_RESPONSE_LIMIT: u64 = 64 * 1024;
 /// The longest id accepted.
-pub const MAX_ID_LEN: usize = 64;
+pub const MAX_ID_LEN: usize = crate::store::MAX_REQUEST_ID_LEN;
 
 /// What marks this module's temporary files (always behind a leading `.`).
 const TEMP_MARK: &str = ".macs-tmp-";
@@ -121,11 +121,7 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
 
 /// Whether `id` is a valid request id: 1 to [`MAX_ID_LEN`] ASCII letters, digits, `-` or `_`.
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    crate::store::is_valid_request_id(id)
 }
 
 /// The id of an outbox (or inbox) file name, when the name is exactly `<id>.md`; `None` for

@@ -12,7 +12,7 @@
 //! `submit`, nothing was submitted, so the text is in the prompt (all or part of it) or
 //! nowhere, and the core clears it and types it again, or submits it; at `submit`, an empty
 //! prompt means the key was taken. The core decides by looking at the pane
-//! (`crate::core::recovery`); this module only records.
+//! (its recovery module); this module only records.
 
 use rusqlite::{params, OptionalExtension};
 

@@ -83,11 +83,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tracing::warn;
 
 pub use schema::SCHEMA_VERSION;
+pub use types::is_valid_request_id;
 pub use types::{
     Counts, Cursor, Delivery, DeliveryCounts, DeliveryStatus, HistoryQuery, Message, MessageKind,
     MessageWithDeliveries, NewMessage, Recovered, RequestKind, RequestRow, RequestStatus, Stage,
     StoreError, ALL, DEFAULT_LIMIT, MAX_CONTENT_BYTES, MAX_ERROR_BYTES, MAX_LIMIT, MAX_META_BYTES,
-    MAX_NAME_BYTES, MAX_RECIPIENTS,
+    MAX_NAME_BYTES, MAX_RECIPIENTS, MAX_REQUEST_ID_LEN,
 };
 
 use checkpoint::Checkpointer;

@@ -11,7 +11,7 @@ use super::{RequestRow, RequestStatus, Store, StoreError, MAX_CONTENT_BYTES, MAX
 impl Store {
     /// Adds or replaces a request (by id).
     pub fn upsert_request(&mut self, r: &RequestRow) -> Result<(), StoreError> {
-        if !crate::mailbox::is_valid_id(&r.id) {
+        if !super::types::is_valid_request_id(&r.id) {
             return Err(StoreError::Invalid {
                 what: "request id",
                 reason: format!("{:?} is not 1-64 letters, digits, `-` or `_`", r.id),

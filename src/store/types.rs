@@ -382,7 +382,7 @@ pub struct HistoryQuery {
 /// A worker's request, as mirrored from `inbox/` and `archive/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRow {
-    /// The mailbox id ([`crate::mailbox::is_valid_id`]).
+    /// The request id ([`is_valid_request_id`]), also the name of its mailbox files.
     pub id: String,
     pub pane: String,
     pub agent: String,
@@ -704,4 +704,17 @@ mod tests {
         assert!(matches!(q.since, Some(Cursor::Time(_))));
         assert_eq!(q.before, Some(Cursor::Id("m-1".into())));
     }
+}
+
+/// The longest request id.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Whether `id` is a valid request id: 1 to [`MAX_REQUEST_ID_LEN`] ASCII letters, digits, `-`
+/// or `_` (safe as a file name, easy to type).
+pub fn is_valid_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

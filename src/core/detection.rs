@@ -31,6 +31,8 @@ pub struct Track {
     pub capped_reported: bool,
     /// A block left open at the bottom in the last look: its kind and size then.
     pub open_block: Option<(BlockKind, usize, usize)>,
+    /// The pane has been looked at since the daemon started (or since it came).
+    pub looked: bool,
 }
 
 impl Default for Track {
@@ -44,6 +46,7 @@ impl Default for Track {
             typed: Vec::new(),
             capped_reported: false,
             open_block: None,
+            looked: false,
         }
     }
 }
@@ -72,10 +75,30 @@ impl Core {
         let mut responses = Vec::new();
         let mut messages = Vec::new();
         let mut capped_event = None;
+        let mut history_lines = Vec::new();
         if watched {
             let limits = self.s.limits;
+            let scan = blocks::find_blocks(&seen.lines, &limits);
+            let first_sight = !self.agents.slot(id).track.looked;
+            let history = if first_sight {
+                self.finished_blocks(id, &scan, look, &seen.lines, chat_agent.as_deref())
+            } else {
+                Vec::new()
+            };
             let slot = self.agents.slot(id);
             let track = &mut slot.track;
+            track.looked = true;
+            for b in &history {
+                track.tracker.preload(&b.kind, &b.body, now);
+                history_lines.push((
+                    format!(
+                        "{id}: a {} block of a finished turn (seen on first sight), not acted on: {}",
+                        b.kind.label(),
+                        super::first_line(&b.body)
+                    ),
+                    json!({ "pane": id.to_string(), "kind": b.kind.label(), "text": b.body }),
+                ));
+            }
             let was = track.state;
             if look.state == PaneState::Busy && was != PaneState::Busy {
                 track.turn += 1;
@@ -84,7 +107,6 @@ impl Core {
             }
             track.state = look.state;
             // Blocks first, so that a block that ends the turn counts for this turn.
-            let scan = blocks::find_blocks(&seen.lines, &limits);
             let fresh = track.tracker.observe(&scan.blocks, track.turn, now);
             // A block still open when its start scrolled out of what the screen model keeps (a
             // huge block, a 100k-character line) ended no block: it is capped too.
@@ -141,6 +163,9 @@ impl Core {
                 }
             }
         }
+        for b in history_lines {
+            self.print("history", b.0, b.1);
+        }
         let slot = self.agents.slot(id);
         let changed = slot.state != look.state;
         slot.state = look.state;
@@ -174,6 +199,84 @@ impl Core {
         }
         self.recover_pane(id, look);
         self.pump(id);
+    }
+
+    /// On first sight of a pane, the blocks that belong to finished turns: every block but the
+    /// one in the current turn (the pane works on it, or it is inside the agent's last reply
+    /// with nothing after it but the prompt), and a message the journal already holds.
+    fn finished_blocks(
+        &self,
+        pane: PaneId,
+        scan: &blocks::Scan,
+        look: &crate::inject::Look,
+        lines: &[String],
+        agent: Option<&str>,
+    ) -> Vec<blocks::Block> {
+        let Some(last) = scan.blocks.len().checked_sub(1) else {
+            return Vec::new();
+        };
+        // The blocks of the current turn: inside the agent's last reply; or, for an agent
+        // whose replies cannot be read, those followed by nothing but the prompt.
+        let profile = self.profiles.get(&look.profile);
+        let reply = profile
+            .and_then(|p| heuristic::last_reply(p, &look.lines))
+            .map(|r| blocks::normalize(&r));
+        let current: Vec<usize> = match reply {
+            Some(reply) => scan
+                .blocks
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| reply.contains(&blocks::normalize(&b.body)))
+                .map(|(i, _)| i)
+                .collect(),
+            None => {
+                let in_blocks = |row: usize| scan.blocks.iter().any(|b| b.rows.contains(&row));
+                scan.blocks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| {
+                        (b.rows.end..lines.len())
+                            .filter(|r| !in_blocks(*r) && !lines[*r].trim().is_empty())
+                            .count()
+                            <= 1
+                    })
+                    .map(|(i, _)| i)
+                    .collect()
+            }
+        };
+        // A pane at work is in its turn: its last block is current whatever the reply shows.
+        let current: Vec<usize> = if look.state == PaneState::Busy && !current.contains(&last) {
+            current.into_iter().chain([last]).collect()
+        } else {
+            current
+        };
+        let sent: Vec<String> = match (agent, &self.store) {
+            (Some(a), Some(st)) => st
+                .history(&crate::store::HistoryQuery {
+                    involving: Some(a.to_string()),
+                    limit: Some(200),
+                    ..Default::default()
+                })
+                .map(|v| {
+                    v.into_iter()
+                        .filter(|m| m.message.from == a)
+                        .map(|m| blocks::normalize(&m.message.content))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let _ = pane;
+        scan.blocks
+            .iter()
+            .enumerate()
+            .filter(|(i, b)| {
+                !current.contains(i)
+                    || (matches!(b.kind, BlockKind::Message { .. })
+                        && sent.contains(&blocks::normalize(&b.body)))
+            })
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 
     /// Block texts already handled before a restart are known as seen on this pane.

@@ -45,7 +45,6 @@ use std::collections::{HashSet, VecDeque};
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 
-use clap::Args;
 use tokio::sync::mpsc;
 
 use crate::api::protocol::{
@@ -55,18 +54,53 @@ use crate::api::protocol::{
     Notification, RequestDetectedEvent, SubscriptionDropped,
 };
 use crate::api::{ApiClient, ApiError};
-use crate::cli::{exit, Failure, Global};
+use crate::chatline::{self, Typed};
+use crate::config::ConfigError;
 
-/// `macs-bridge chat` flags.
-#[derive(Debug, Args, Clone, Default)]
-pub struct ChatArgs {
-    /// The name you write under [default: person].
-    #[arg(long = "as", value_name = "NAME")]
+/// Who joins the chat, and where.
+#[derive(Debug, Clone, Default)]
+pub struct ChatOptions {
+    /// The name the person writes under; `None`: [`crate::names::PERSON`].
     pub name: Option<String>,
-    /// The daemon's state dir, which holds its socket `macs.sock` [default: the current
-    /// directory, or `state_dir` in its macs.yaml].
-    #[arg(long, value_name = "DIR")]
+    /// The daemon's state dir, which holds its socket; `None`: the current directory, or
+    /// `state_dir` in its macs.yaml.
     pub state_dir: Option<PathBuf>,
+    /// The session the person asked for, if they named one: only compared with the daemon's.
+    pub session: Option<String>,
+}
+
+/// How a chat ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// `/quit`, the end of input, or every piped line went well.
+    Clean,
+    /// A piped line the daemon refused (or whose call failed).
+    Refused,
+    /// A piped line that could not be understood.
+    NotUnderstood,
+    /// The daemon closed the connection.
+    Disconnected,
+}
+
+/// Why the chat could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// A bad `--as` name: exit code 2.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("lost the connection to the daemon")]
+    LostConnection,
+}
+
+impl ChatError {
+    /// Whether the request itself was wrong.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ChatError::Usage(_))
+    }
 }
 
 /// Messages `/history` shows by default, and the most it asks for.
@@ -89,15 +123,15 @@ const HELP: &str = "\
 /quit            leave (or Ctrl-D, or Ctrl-C on an empty line)";
 
 /// Runs the chat until `/quit`, the end of input, or the daemon goes away.
-pub async fn run(global: &Global, args: ChatArgs) -> Result<u8, Failure> {
-    let name = args.name.clone().unwrap_or_else(|| "person".to_string());
+pub async fn run(args: ChatOptions) -> Result<Ending, ChatError> {
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| crate::names::PERSON.to_string());
     if !protocol::is_valid_name(&name) {
-        return Err(Failure {
-            code: exit::USAGE,
-            message: format!(
-                "--as {name:?}: a name is 1-64 letters, digits, `-`, `_` or `.`, and not `all`"
-            ),
-        });
+        return Err(ChatError::Usage(format!(
+            "--as {name:?}: a name is 1-64 letters, digits, `-`, `_` or `.`, and not `all`"
+        )));
     }
     let socket = crate::api::socket_path(&state_dir(&args)?);
     let client = ApiClient::connect(&socket).await?;
@@ -107,7 +141,7 @@ pub async fn run(global: &Global, args: ChatArgs) -> Result<u8, Failure> {
         .await
     {
         Ok(h) => {
-            if let Some(wanted) = &global.session_flag {
+            if let Some(wanted) = &args.session {
                 if *wanted != h.session {
                     eprintln!(
                         "macs-bridge chat: note: the daemon at {} serves session {:?}, not {wanted:?}",
@@ -138,7 +172,7 @@ pub async fn run(global: &Global, args: ChatArgs) -> Result<u8, Failure> {
 
 /// The state dir the daemon would use: `--state-dir`, else the current directory, or what
 /// `macs.yaml` there says.
-fn state_dir(args: &ChatArgs) -> Result<PathBuf, Failure> {
+fn state_dir(args: &ChatOptions) -> Result<PathBuf, ConfigError> {
     let env = |k: &str| std::env::var(k).ok();
     let overrides = crate::config::Overrides {
         state_dir: args.state_dir.clone(),
@@ -174,6 +208,7 @@ pub enum Action {
 }
 
 /// Reads one input line; `Ok(None)` for a blank one, `Err` says what is wrong with it.
+/// `/commands` are read here; everything else by [`chatline::read_typed`].
 pub fn parse_line(line: &str) -> Result<Option<Action>, String> {
     let line = line.trim();
     if line.is_empty() {
@@ -182,33 +217,9 @@ pub fn parse_line(line: &str) -> Result<Option<Action>, String> {
     if let Some(cmd) = line.strip_prefix('/') {
         return parse_command(cmd).map(Some);
     }
-    if let Some(rest) = line.strip_prefix('!') {
-        let rest = rest.trim_start();
-        let words: Vec<&str> = rest.split_whitespace().collect();
-        let to = match words.get(1) {
-            None => Some(None),
-            Some(w) if words.len() == 2 => w
-                .strip_prefix('@')
-                .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("all"))
-                .map(|n| Some(n.to_string())),
-            Some(_) => None,
-        };
-        if let (Some(first), Some(to)) = (words.first(), to) {
-            if let Some(key) = key_shortcut(first) {
-                return Ok(Some(Action::Key { key, to }));
-            }
-        }
-        if rest.is_empty() {
-            return Err("nothing to send after `!`".into());
-        }
-        return Ok(Some(Action::Send {
-            content: rest.to_string(),
-            urgent: true,
-        }));
-    }
-    Ok(Some(Action::Send {
-        content: line.to_string(),
-        urgent: false,
+    Ok(Some(match chatline::read_typed(line)? {
+        Typed::Text { content, urgent } => Action::Send { content, urgent },
+        Typed::Key { key, to } => Action::Key { key, to },
     }))
 }
 
@@ -239,10 +250,9 @@ fn parse_command(cmd: &str) -> Result<Action, String> {
         },
         "key" => match args.as_slice() {
             [k, rest @ ..] if rest.len() <= 1 => {
-                let key = caret_key(k).unwrap_or_else(|| k.to_string());
-                if crate::tmux::command::KeyName::parse(&key).is_err() {
+                let Some(key) = chatline::key_word(k) else {
                     return Err(format!("{k:?} is not a key (try C-c, Escape, Enter, y)"));
-                }
+                };
                 Ok(Action::Key {
                     key,
                     to: one_name(rest)?,
@@ -254,34 +264,6 @@ fn parse_command(cmd: &str) -> Result<Action, String> {
             "unknown command /{name} (/help lists them); to send text that starts with /, address it: @all /{name}…"
         )),
     }
-}
-
-/// `^C` → `C-c`, `^[` → `Escape`, `^?` → `BSpace`.
-fn caret_key(word: &str) -> Option<String> {
-    let mut chars = word.chars();
-    if chars.next() != Some('^') {
-        return None;
-    }
-    let (Some(c), None) = (chars.next(), chars.next()) else {
-        return None;
-    };
-    match c {
-        '[' => Some("Escape".into()),
-        '?' => Some("BSpace".into()),
-        c if c.is_ascii_alphabetic() => Some(format!("C-{}", c.to_ascii_lowercase())),
-        '\\' | ']' | '^' | '_' | '@' => Some(format!("C-{c}")),
-        _ => None,
-    }
-}
-
-/// The key a `!WORD` line means: `^X`, or a named or modified key (`C-c`, `Escape`, `M-x`).
-/// One character alone is text, not a key (`/key y` sends it as a key).
-fn key_shortcut(word: &str) -> Option<String> {
-    if let Some(k) = caret_key(word) {
-        return Some(k);
-    }
-    (word.chars().count() > 1 && crate::tmux::command::KeyName::parse(word).is_ok())
-        .then(|| word.to_string())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -296,10 +278,10 @@ enum Problem {
 }
 
 impl Problem {
-    fn code(&self) -> u8 {
+    fn ending(&self) -> Ending {
         match self {
-            Problem::Input(_) => exit::USAGE,
-            Problem::Api(_) => exit::ERROR,
+            Problem::Input(_) => Ending::NotUnderstood,
+            Problem::Api(_) => Ending::Refused,
         }
     }
 
@@ -435,9 +417,9 @@ impl Chat {
     }
 
     /// Standard input is not a terminal: run each line, print each result, exit at the end.
-    async fn run_piped(&mut self) -> Result<u8, Failure> {
+    async fn run_piped(&mut self) -> Result<Ending, ChatError> {
         let mut input = spawn_stdin(false);
-        let mut code = exit::OK;
+        let mut code = Ending::Clean;
         let mut n = 0usize;
         while let Some(item) = input.recv().await {
             let line = match item {
@@ -459,14 +441,11 @@ impl Chat {
                 Ok(text) => println!("{text}"),
                 Err(p) => {
                     eprintln!("macs-bridge chat: line {n}: {p}");
-                    if code == exit::OK {
-                        code = p.code();
+                    if code == Ending::Clean {
+                        code = p.ending();
                     }
                     if p.lost_connection() {
-                        return Err(Failure {
-                            code: exit::ERROR,
-                            message: "lost the connection to the daemon".into(),
-                        });
+                        return Err(ChatError::LostConnection);
                     }
                 }
             }
@@ -474,7 +453,7 @@ impl Chat {
         Ok(code)
     }
 
-    async fn run_interactive(&mut self, fancy: bool) -> Result<u8, Failure> {
+    async fn run_interactive(&mut self, fancy: bool) -> Result<Ending, ChatError> {
         self.client.subscribe(&[]).await?;
         let mut ui = Ui::new(fancy);
         ui.print(&format!(
@@ -509,7 +488,7 @@ impl Chat {
                     None => {
                         ui.print("! the daemon closed the connection");
                         ui.finish();
-                        return Ok(exit::ERROR);
+                        return Ok(Ending::Disconnected);
                     }
                 },
                 _ = recv_signal(&mut term) => break,
@@ -520,7 +499,7 @@ impl Chat {
                     Edit::Changed => ui.redraw(&editor.buf),
                     Edit::Quit => {
                         ui.finish();
-                        return Ok(exit::OK);
+                        return Ok(Ending::Clean);
                     }
                     Edit::Submit(line) => {
                         ui.commit(&line);
@@ -531,7 +510,7 @@ impl Chat {
                             }
                             Ok(Some(Action::Quit)) => {
                                 ui.finish();
-                                return Ok(exit::OK);
+                                return Ok(Ending::Clean);
                             }
                             Ok(Some(a)) => a,
                             Err(e) => {
@@ -546,7 +525,7 @@ impl Chat {
                                 ui.print(&format!("! {p}"));
                                 if p.lost_connection() {
                                     ui.finish();
-                                    return Ok(exit::ERROR);
+                                    return Ok(Ending::Disconnected);
                                 }
                             }
                         }
@@ -556,7 +535,7 @@ impl Chat {
             }
         }
         ui.finish();
-        Ok(exit::OK)
+        Ok(Ending::Clean)
     }
 
     /// Shows a notification above the input line.

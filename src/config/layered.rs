@@ -66,7 +66,7 @@ pub struct Overrides {
 impl Config {
     /// Loads the configuration: the defaults, then the config file (`overrides.config`, else
     /// `macs.yaml` in `overrides.state_dir` or `state_dir_hint` when present), then the
-    /// environment (`env`, so tests need not touch the process's: pass [`process_env`]), then
+    /// environment (`env`, so tests need not touch the process's: pass [`super::process_env`]), then
     /// the flags. `state_dir_hint` is also the default state dir.
     pub fn load(
         overrides: &Overrides,

@@ -9,8 +9,8 @@
 //! - [`commands`]: what a typed line asks for (`/commands` here, the rest by
 //!   [`crate::chatline`]);
 //! - [`render`]: how messages, events and answers are shown (made safe to print);
-//! - [`stdin`]: reading standard input on its own thread, lines bounded;
-//! - [`terminal`]: the input line editor and the terminal in non-canonical mode.
+//! - `stdin`: reading standard input on its own thread, lines bounded;
+//! - `terminal`: the input line editor and the terminal in non-canonical mode.
 //!
 //! # Input
 //!

@@ -44,9 +44,9 @@ use std::collections::HashMap;
 use std::fs;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Proc, Stdio};
+use std::process::{Command as Proc, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use macs_bridge::api::client::{ApiClient, Caller};
@@ -58,6 +58,10 @@ use macs_bridge::tmux::oneshot::{Socket, Tmux};
 use macs_bridge::tmux::PaneId;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
+
+mod common;
+
+use common::{cpu_seconds, lock, on_signal_clean_up, pct, Process, Server, OBSERVERS};
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_macs-bridge");
 const AGENTS: usize = 10;
@@ -76,27 +80,6 @@ const TYPING_WINDOW: Duration = Duration::from_secs(15);
 
 /// Message numbers, so that every message's content is different.
 static NEXT_N: AtomicU64 = AtomicU64::new(1);
-/// What must be stopped if the bench is interrupted: tmux servers and processes.
-static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
-/// The bench's control clients (detached before the server is killed).
-static OBSERVERS: Mutex<Vec<Client>> = Mutex::new(Vec::new());
-
-#[derive(Clone, PartialEq, Eq)]
-enum Live {
-    Server(ServerId),
-    Process(u32),
-}
-
-#[derive(Clone, PartialEq, Eq)]
-struct ServerId {
-    name: String,
-    pid: i32,
-    socket: PathBuf,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -120,195 +103,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Clean-up guards
-
-/// A private tmux server (`tmux -L NAME`); killed on drop.
-struct Server {
-    name: String,
-    id: Option<ServerId>,
-}
-
-impl Server {
-    fn start(name: String, session: &str, command: &str) -> Server {
-        let mut server = Server { name, id: None };
-        server.ok(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            session,
-            "-x",
-            "120",
-            "-y",
-            "40",
-            command,
-        ]);
-        let info = server.ok(&["display-message", "-p", "#{pid} #{socket_path}"]);
-        let (pid, socket) = info.trim().split_once(' ').expect("pid and socket");
-        let id = ServerId {
-            name: server.name.clone(),
-            pid: pid.parse().expect("the server's pid"),
-            socket: PathBuf::from(socket),
-        };
-        lock(&LIVE).push(Live::Server(id.clone()));
-        server.id = Some(id);
-        server
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = Proc::new("tmux")
-            .arg("-L")
-            .arg(&self.name)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        assert!(
-            out.status.success(),
-            "tmux {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn tmux(&self) -> Tmux {
-        Tmux::new(Socket::Name(self.name.clone()))
-    }
-
-    fn pid(&self) -> u32 {
-        self.id.as_ref().map_or(0, |id| id.pid as u32)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        for client in lock(&OBSERVERS).drain(..) {
-            client.shutdown();
-        }
-        match self.id.take() {
-            Some(id) => {
-                stop_server(&id);
-                lock(&LIVE).retain(|l| *l != Live::Server(id.clone()));
-            }
-            None => {
-                let _ = Proc::new("tmux")
-                    .args(["-L", &self.name, "kill-server"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
-    }
-}
-
-/// `kill-server`; SIGKILL if it has not gone within 2 s; the socket file removed.
-fn stop_server(id: &ServerId) {
-    let _ = Proc::new("tmux")
-        .args(["-L", &id.name, "kill-server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !wait_gone(id.pid, Duration::from_secs(2)) {
-        unsafe { libc::kill(id.pid, libc::SIGKILL) };
-    }
-    let _ = fs::remove_file(&id.socket);
-}
-
-/// Whether a process has exited (no longer there, or a zombie).
-fn gone(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat.get(i + 2..i + 3))
-            .is_none_or(|state| state == "Z"),
-        Err(_) => true,
-    }
-}
-
-fn wait_gone(pid: i32, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while !gone(pid) {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
-/// A child process; stopped (SIGTERM, then SIGKILL) on drop.
-struct Process {
-    child: Child,
-}
-
-impl Process {
-    fn new(child: Child) -> Process {
-        lock(&LIVE).push(Live::Process(child.id()));
-        Process { child }
-    }
-
-    /// SIGTERM and wait up to `within` for a clean exit (the daemon finishes what it is typing),
-    /// then SIGKILL. Returns whether it exited by itself.
-    fn stop(&mut self, within: Duration) -> bool {
-        let pid = self.child.id();
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + within;
-        let mut clean = false;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                clean = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        lock(&LIVE).retain(|l| *l != Live::Process(pid));
-        clean
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.stop(Duration::from_secs(3));
-    }
-}
-
-/// On Ctrl-C or SIGTERM: kill what is alive, then exit (no destructor runs then).
-fn on_signal_clean_up(rt: &tokio::runtime::Runtime) {
-    rt.spawn(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        for client in lock(&OBSERVERS).drain(..) {
-            client.shutdown();
-        }
-        let live: Vec<Live> = lock(&LIVE).drain(..).collect();
-        for l in &live {
-            if let Live::Process(pid) = l {
-                let pid = *pid as i32;
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-                if !wait_gone(pid, Duration::from_secs(2)) {
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
-        }
-        for l in &live {
-            if let Live::Server(id) = l {
-                stop_server(id);
-            }
-        }
-        eprintln!("interrupted: the daemon and the tmux server are stopped");
-        std::process::exit(130);
-    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -441,18 +235,6 @@ fn start_daemon(rt: &tokio::runtime::Runtime, server: &Server, state: PathBuf) -
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// CPU time (user + system) a process has used so far, in seconds.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat
-        .get(stat.rfind(')')? + 2..)?
-        .split_whitespace()
-        .collect();
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (hz > 0).then(|| ticks as f64 / hz as f64)
 }
 
 /// CPU use of some processes over a stretch of time, in % of one core.
@@ -933,17 +715,6 @@ fn check_logs(agents: &[Agent], tokens: &[(usize, String)]) -> (usize, usize) {
 // ---------------------------------------------------------------------------------------------
 // Figures
 
-/// The p-th percentile, nearest rank.
-fn pct(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
-    s[rank.clamp(1, s.len()) - 1]
-}
-
 fn max(v: &[f64]) -> f64 {
     v.iter().copied().fold(f64::NAN, f64::max)
 }
@@ -963,29 +734,6 @@ fn thousands(n: f64) -> String {
 
 fn per_min(n: u64, d: Duration) -> f64 {
     n as f64 * 60.0 / d.as_secs_f64().max(1e-9)
-}
-
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let tmux = Proc::new("tmux")
-        .arg("-V")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let load = fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_default();
-    format!("{cores} cores ({cpu}), {tmux}, load average {load} at the start")
 }
 
 fn print_store(cases: &[StoreCase]) {
@@ -1076,6 +824,15 @@ fn print_latency(l: &Latency) {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/// The machine, and its load average when the bench starts.
+fn machine() -> String {
+    let load = fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default();
+    format!("{}, load average {load} at the start", common::machine())
+}
 
 fn main() {
     let mut numbers = std::env::args()

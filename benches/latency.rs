@@ -44,9 +44,9 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Proc, Stdio};
+use std::process::{Command as Proc, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use macs_bridge::detect::blocks::{find_blocks, BlockKind, Limits};
@@ -56,6 +56,10 @@ use macs_bridge::tmux::command::{Command, KeyName, Target};
 use macs_bridge::tmux::control::Event;
 use macs_bridge::tmux::oneshot::{Socket, Tmux};
 use macs_bridge::tmux::PaneId;
+
+mod common;
+
+use common::{cpu_seconds, lock, machine, on_signal_clean_up, pct, Process, Server, OBSERVERS};
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_macs-bridge");
 /// The baseline's poll period.
@@ -87,28 +91,6 @@ done
 
 static NEXT_N: AtomicU64 = AtomicU64::new(100_000);
 static ABORT: AtomicBool = AtomicBool::new(false);
-/// What must be stopped if the bench is interrupted: tmux servers and processes.
-static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
-/// The bench's own control clients (detached first: a control client whose reader is gone
-/// can keep an exiting tmux server alive).
-static OBSERVERS: Mutex<Vec<Client>> = Mutex::new(Vec::new());
-
-#[derive(Clone, PartialEq, Eq)]
-enum Live {
-    Server(ServerId),
-    Process(u32),
-}
-
-#[derive(Clone, PartialEq, Eq)]
-struct ServerId {
-    name: String,
-    pid: i32,
-    socket: PathBuf,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn now_us() -> i64 {
     SystemTime::now()
@@ -138,183 +120,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         Duration::from_micros(self.0 % (max.as_micros() as u64).max(1))
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Clean-up guards
-
-/// A private tmux server (`tmux -L NAME`); killed on drop.
-struct Server {
-    name: String,
-    id: Option<ServerId>,
-}
-
-impl Server {
-    fn start(name: String, session: &str, command: &str) -> Server {
-        let mut server = Server { name, id: None };
-        server.ok(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            session,
-            "-x",
-            "120",
-            "-y",
-            "40",
-            command,
-        ]);
-        let info = server.ok(&["display-message", "-p", "#{pid} #{socket_path}"]);
-        let (pid, socket) = info.trim().split_once(' ').expect("pid and socket");
-        let id = ServerId {
-            name: server.name.clone(),
-            pid: pid.parse().expect("the server's pid"),
-            socket: PathBuf::from(socket),
-        };
-        lock(&LIVE).push(Live::Server(id.clone()));
-        server.id = Some(id);
-        server
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = Proc::new("tmux")
-            .arg("-L")
-            .arg(&self.name)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        assert!(
-            out.status.success(),
-            "tmux {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn pane_id(&self, target: &str) -> PaneId {
-        let id = self.ok(&["display-message", "-p", "-t", target, "#{pane_id}"]);
-        id.trim().parse().expect("a pane id")
-    }
-
-    fn tmux(&self) -> Tmux {
-        Tmux::new(Socket::Name(self.name.clone()))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        match self.id.take() {
-            Some(id) => {
-                stop_server(&id);
-                lock(&LIVE).retain(|l| *l != Live::Server(id.clone()));
-            }
-            None => {
-                let _ = Proc::new("tmux")
-                    .args(["-L", &self.name, "kill-server"])
-                    .status();
-            }
-        }
-    }
-}
-
-/// `kill-server`; SIGKILL if it has not gone within 2 s; the socket file removed.
-fn stop_server(id: &ServerId) {
-    let _ = Proc::new("tmux")
-        .args(["-L", &id.name, "kill-server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !wait_gone(id.pid, Duration::from_secs(2)) {
-        unsafe { libc::kill(id.pid, libc::SIGKILL) };
-    }
-    let _ = fs::remove_file(&id.socket);
-}
-
-/// Whether a process has exited (no longer there, or a zombie).
-fn gone(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat.get(i + 2..i + 3))
-            .is_none_or(|state| state == "Z"),
-        Err(_) => true,
-    }
-}
-
-fn wait_gone(pid: i32, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while !gone(pid) {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
-/// A child process; killed on drop.
-struct Process {
-    child: Child,
-}
-
-impl Process {
-    fn new(child: Child) -> Process {
-        lock(&LIVE).push(Live::Process(child.id()));
-        Process { child }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let pid = self.child.id();
-        // A clean stop first (SIGTERM), then a kill if it lingers.
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        lock(&LIVE).retain(|l| *l != Live::Process(pid));
-    }
-}
-
-/// On Ctrl-C or SIGTERM: kill what is alive, then exit (no destructor runs then).
-fn on_signal_clean_up(rt: &tokio::runtime::Runtime) {
-    rt.spawn(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        for client in lock(&OBSERVERS).drain(..) {
-            client.shutdown();
-        }
-        let live: Vec<Live> = lock(&LIVE).drain(..).collect();
-        for l in &live {
-            if let Live::Process(pid) = l {
-                let pid = *pid as i32;
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-                if !wait_gone(pid, Duration::from_secs(2)) {
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
-        }
-        for l in &live {
-            if let Live::Server(id) = l {
-                stop_server(id);
-            }
-        }
-        eprintln!("interrupted: the daemon and the tmux servers are stopped");
-        std::process::exit(130);
-    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -781,19 +586,6 @@ struct CaseResult {
     writes: Vec<f64>,
 }
 
-/// CPU time (user + system) a process has used so far, in seconds.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the `(comm)` field: state is field 3, utime 14, stime 15.
-    let fields: Vec<&str> = stat
-        .get(stat.rfind(')')? + 2..)?
-        .split_whitespace()
-        .collect();
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (hz > 0).then(|| ticks as f64 / hz as f64)
-}
-
 fn bridge_status(server: &Server, session: &str, pane: PaneId) -> (bool, String) {
     let out = Proc::new(BRIDGE)
         .args([
@@ -1055,36 +847,6 @@ fn run_case(rt: &tokio::runtime::Runtime, panes: usize, samples: usize) -> CaseR
 
 // ---------------------------------------------------------------------------------------------
 // Figures
-
-/// The p-th percentile, nearest rank.
-fn pct(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
-    s[rank.clamp(1, s.len()) - 1]
-}
-
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let tmux = Proc::new("tmux")
-        .arg("-V")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    format!("{cores} cores ({cpu}), {tmux}")
-}
 
 /// The 1-minute load average: other work on the machine shows in the p99s.
 fn load_average() -> String {

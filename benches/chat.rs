@@ -46,14 +46,12 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Proc, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use macs_bridge::api::client::{ApiClient, Caller};
 use macs_bridge::api::protocol::{event, method};
 use macs_bridge::store::{DeliveryStatus, NewMessage, Store};
-use macs_bridge::tmux::client::{Client, ClientEvent, ClientOptions};
-use macs_bridge::tmux::control::Event;
 use macs_bridge::tmux::oneshot::{Socket, Tmux};
 use macs_bridge::tmux::PaneId;
 use serde_json::{json, Value};
@@ -61,7 +59,7 @@ use tokio::sync::{mpsc, oneshot};
 
 mod common;
 
-use common::{cpu_seconds, lock, on_signal_clean_up, pct, Process, Server, OBSERVERS};
+use common::{cpu_seconds, on_signal_clean_up, pct, Observer, Process, Server};
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_macs-bridge");
 const AGENTS: usize = 10;
@@ -269,97 +267,13 @@ impl CpuMeter {
 // ---------------------------------------------------------------------------------------------
 // Watching the panes' output on our own control connection
 
-/// A control-mode client of the session that stamps, per pane, the `%output` in which an
-/// awaited token becomes complete.
-struct Observer {
-    client: Client,
-    watches: Arc<Mutex<HashMap<PaneId, Watch>>>,
-}
-
-#[derive(Default)]
-struct Watch {
-    /// Offset in the pane's output of `buf[0]`.
-    start: usize,
-    buf: Vec<u8>,
-    waiters: Vec<Waiter>,
-}
-
-struct Waiter {
-    /// Only output from this offset on counts.
-    from: usize,
-    token: Vec<u8>,
-    tx: oneshot::Sender<Instant>,
-}
-
-impl Watch {
-    fn feed(&mut self, data: &[u8], at: Instant) {
-        self.buf.extend_from_slice(data);
-        let waiters = std::mem::take(&mut self.waiters);
-        for w in waiters {
-            let from = w.from.saturating_sub(self.start).min(self.buf.len());
-            let hay = &self.buf[from..];
-            if hay.windows(w.token.len()).any(|x| x == w.token.as_slice()) {
-                let _ = w.tx.send(at);
-            } else {
-                self.waiters.push(w);
-            }
-        }
-        if self.buf.len() > 1 << 20 {
-            let cut = self.buf.len() - (1 << 16);
-            self.buf.drain(..cut);
-            self.start += cut;
-        }
-    }
-}
-
-impl Observer {
-    async fn start(tmux: Tmux, panes: &[PaneId]) -> Observer {
-        let (client, mut events) = Client::connect(ClientOptions::new(tmux, "macs"))
-            .await
-            .expect("attach the observer");
-        lock(&OBSERVERS).push(client.clone());
-        let watches: Arc<Mutex<HashMap<PaneId, Watch>>> = Arc::new(Mutex::new(
-            panes.iter().map(|p| (*p, Watch::default())).collect(),
-        ));
-        let w = watches.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = events.recv().await {
-                match ev {
-                    ClientEvent::Tmux(Event::Output { pane, data })
-                    | ClientEvent::Tmux(Event::ExtendedOutput { pane, data, .. }) => {
-                        let at = Instant::now();
-                        if let Some(watch) = lock(&w).get_mut(&pane) {
-                            watch.feed(&data, at);
-                        }
-                    }
-                    ClientEvent::Closed => break,
-                    _ => {}
-                }
-            }
-        });
-        Observer { client, watches }
-    }
-
-    /// From now on, waits for `token` in `pane`'s output; sends the time of the `%output` that
-    /// completed it.
-    fn expect(&self, pane: PaneId, token: &str) -> oneshot::Receiver<Instant> {
-        let (tx, rx) = oneshot::channel();
-        let mut watches = lock(&self.watches);
-        let w = watches.entry(pane).or_default();
-        let from = w.start + w.buf.len();
-        w.waiters.push(Waiter {
-            from,
-            token: token.as_bytes().to_vec(),
-            tx,
-        });
-        rx
-    }
-}
-
-impl Drop for Observer {
-    fn drop(&mut self) {
-        self.client.shutdown();
-    }
+/// The `%output` of `pane` in which `token` shows, from now on, stamped on the bench's clock.
+fn shown(obs: &Observer, pane: PaneId, token: &str) -> oneshot::Receiver<Instant> {
+    let (tx, rx) = oneshot::channel();
+    obs.expect(pane, &[token], move |stamp| {
+        let _ = tx.send(stamp.at);
+    });
+    rx
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -624,7 +538,7 @@ async fn latency(
             }
         }
         let token = format!("tok{k:05}x{:06x}", rng.next() & 0xff_ffff);
-        let shown = obs.expect(agent.pane, &token);
+        let shown = shown(obs, agent.pane, &token);
         let t0 = Instant::now();
         let r = caller
             .call(
@@ -950,7 +864,7 @@ fn run_daemon_phases(
     let lat = {
         let daemon = start_daemon(rt, server, dir.join("latency"));
         let panes: Vec<PaneId> = agents.iter().map(|a| a.pane).collect();
-        let obs = rt.block_on(Observer::start(server.tmux(), &panes));
+        let obs = rt.block_on(Observer::start(server.tmux(), "macs", &panes));
         let pids = [daemon.pid(), server.pid()];
         let lat = rt.block_on(latency(&daemon.socket(), &obs, agents, samples, &pids));
         drop(obs);

@@ -47,19 +47,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Proc, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use macs_bridge::detect::blocks::{find_blocks, BlockKind, Limits};
 use macs_bridge::mailbox::{Mailbox, RequestKind, RequestRecord};
-use macs_bridge::tmux::client::{Client, ClientEvent, ClientOptions};
 use macs_bridge::tmux::command::{Command, KeyName, Target};
-use macs_bridge::tmux::control::Event;
 use macs_bridge::tmux::oneshot::{Socket, Tmux};
 use macs_bridge::tmux::PaneId;
 
 mod common;
 
-use common::{cpu_seconds, lock, machine, on_signal_clean_up, pct, Process, Server, OBSERVERS};
+use common::{cpu_seconds, lock, machine, now_us, on_signal_clean_up, pct, Process, Server};
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_macs-bridge");
 /// The baseline's poll period.
@@ -92,13 +90,6 @@ done
 static NEXT_N: AtomicU64 = AtomicU64::new(100_000);
 static ABORT: AtomicBool = AtomicBool::new(false);
 
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
 /// `$EPOCHREALTIME` (`1795219616.752341`, with the locale's decimal mark) in microseconds.
 fn parse_epoch(s: &str) -> Option<i64> {
     let (secs, frac) = s.split_once(['.', ','])?;
@@ -125,89 +116,19 @@ impl Rng {
 // ---------------------------------------------------------------------------------------------
 // Watching a pane's output on our own control connection
 
-/// A control-mode client of one session that stamps the `%output` of one pane in which a
-/// waited-for text becomes complete.
+/// One worker pane as the bench sees it, through its own control connection
+/// ([`common::Observer`]): wall-clock stamps of awaited output, and typing as a person would.
 struct Observer {
-    client: Client,
+    obs: common::Observer,
     pane: PaneId,
-    watch: Arc<Mutex<Watch>>,
     rt: tokio::runtime::Handle,
-}
-
-#[derive(Default)]
-struct Watch {
-    /// Offset in the pane's output of `buf[0]`.
-    start: usize,
-    buf: Vec<u8>,
-    waiters: Vec<Waiter>,
-}
-
-struct Waiter {
-    /// Only output from this offset on counts.
-    from: usize,
-    /// These texts, in this order.
-    parts: Vec<Vec<u8>>,
-    tx: mpsc::Sender<i64>,
-}
-
-impl Watch {
-    fn feed(&mut self, data: &[u8], at: i64) {
-        self.buf.extend_from_slice(data);
-        let (start, buf) = (self.start, &self.buf);
-        self.waiters.retain(|w| {
-            let from = w.from.saturating_sub(start).min(buf.len());
-            if in_order(&buf[from..], &w.parts) {
-                let _ = w.tx.send(at);
-                false
-            } else {
-                true
-            }
-        });
-        if self.buf.len() > 1 << 20 {
-            let cut = self.buf.len() - (1 << 16);
-            self.buf.drain(..cut);
-            self.start += cut;
-        }
-    }
-}
-
-fn in_order(mut hay: &[u8], parts: &[Vec<u8>]) -> bool {
-    for p in parts {
-        match hay.windows(p.len()).position(|w| w == p.as_slice()) {
-            Some(i) => hay = &hay[i + p.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 impl Observer {
     fn start(rt: &tokio::runtime::Runtime, tmux: Tmux, session: &str, pane: PaneId) -> Observer {
-        let (client, mut events) = rt
-            .block_on(Client::connect(ClientOptions::new(tmux, session)))
-            .expect("attach the observer");
-        lock(&OBSERVERS).push(client.clone());
-        let watch = Arc::new(Mutex::new(Watch::default()));
-        let w = watch.clone();
-        rt.spawn(async move {
-            while let Some(ev) = events.recv().await {
-                match ev {
-                    ClientEvent::Tmux(Event::Output { pane: p, data })
-                    | ClientEvent::Tmux(Event::ExtendedOutput { pane: p, data, .. })
-                        if p == pane =>
-                    {
-                        let at = now_us();
-                        lock(&w).feed(&data, at);
-                    }
-                    ClientEvent::Closed => break,
-                    _ => {}
-                }
-            }
-        });
         Observer {
-            client,
+            obs: rt.block_on(common::Observer::start(tmux, session, &[pane])),
             pane,
-            watch,
             rt: rt.handle().clone(),
         }
     }
@@ -216,12 +137,8 @@ impl Observer {
     /// that completed them.
     fn expect(&self, parts: &[&str]) -> mpsc::Receiver<i64> {
         let (tx, rx) = mpsc::channel();
-        let mut w = lock(&self.watch);
-        let from = w.start + w.buf.len();
-        w.waiters.push(Waiter {
-            from,
-            parts: parts.iter().map(|p| p.as_bytes().to_vec()).collect(),
-            tx,
+        self.obs.expect(self.pane, parts, move |at| {
+            let _ = tx.send(at.wall_us);
         });
         rx
     }
@@ -230,23 +147,16 @@ impl Observer {
     fn type_line(&self, text: &str) -> Result<(), String> {
         let target = Target::Pane(self.pane);
         let enter = KeyName::parse("Enter").map_err(|e| e.to_string())?;
+        let client = self.obs.client();
         self.rt
             .block_on(async {
-                self.client
+                client
                     .run(&Command::send_keys_literal(&target, text))
                     .await?;
-                self.client
-                    .run(&Command::send_keys(&target, &[enter]))
-                    .await
+                client.run(&Command::send_keys(&target, &[enter])).await
             })
             .map(|_| ())
             .map_err(|e| e.to_string())
-    }
-}
-
-impl Drop for Observer {
-    fn drop(&mut self) {
-        self.client.shutdown();
     }
 }
 

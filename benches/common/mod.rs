@@ -1,19 +1,22 @@
 //! What the benches share: a private tmux server (`tmux -L NAME`) and child processes that are
 //! stopped when their guard drops, or on Ctrl-C/SIGTERM (no destructor runs then), the
-//! bench's own control clients detached first; CPU time of a process; percentiles; and the
-//! machine's description for the figures.
+//! bench's own control clients detached first; an [`Observer`] that stamps the `%output` in
+//! which awaited text shows; CPU time of a process; percentiles; and the machine's
+//! description for the figures.
 //!
 //! The tests' harness (`tests/common`) stays separate: a bench runs for minutes, is
 //! interrupted by hand, and must leave no tmux server or daemon behind when it is.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command as Proc, Stdio};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use macs_bridge::tmux::client::Client;
+use macs_bridge::tmux::client::{Client, ClientEvent, ClientOptions};
+use macs_bridge::tmux::control::Event;
 use macs_bridge::tmux::oneshot::{Socket, Tmux};
 use macs_bridge::tmux::PaneId;
 
@@ -272,4 +275,133 @@ pub fn machine() -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     format!("{cores} cores ({cpu}), {tmux}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watching panes' output on the bench's own control connection
+
+/// When a `%output` arrived: both clocks, read once per output.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp {
+    pub at: Instant,
+    /// Wall-clock time in microseconds since the Unix epoch.
+    pub wall_us: i64,
+}
+
+/// The wall clock in microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// A control-mode client of one session that stamps, per pane, the `%output` in which
+/// awaited texts become complete (no polling).
+pub struct Observer {
+    client: Client,
+    watches: Arc<Mutex<HashMap<PaneId, Watch>>>,
+}
+
+#[derive(Default)]
+struct Watch {
+    /// Offset in the pane's output of `buf[0]`.
+    start: usize,
+    buf: Vec<u8>,
+    waiters: Vec<Waiter>,
+}
+
+struct Waiter {
+    /// Only output from this offset on counts.
+    from: usize,
+    /// These texts, in this order.
+    parts: Vec<Vec<u8>>,
+    done: Box<dyn FnOnce(Stamp) + Send>,
+}
+
+impl Watch {
+    fn feed(&mut self, data: &[u8], at: Stamp) {
+        self.buf.extend_from_slice(data);
+        let waiters = std::mem::take(&mut self.waiters);
+        for w in waiters {
+            let from = w.from.saturating_sub(self.start).min(self.buf.len());
+            if in_order(&self.buf[from..], &w.parts) {
+                (w.done)(at);
+            } else {
+                self.waiters.push(w);
+            }
+        }
+        if self.buf.len() > 1 << 20 {
+            let cut = self.buf.len() - (1 << 16);
+            self.buf.drain(..cut);
+            self.start += cut;
+        }
+    }
+}
+
+fn in_order(mut hay: &[u8], parts: &[Vec<u8>]) -> bool {
+    for p in parts {
+        match hay.windows(p.len()).position(|w| w == p.as_slice()) {
+            Some(i) => hay = &hay[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+impl Observer {
+    /// Attaches to `session` and watches `panes` (more can be watched by [`Observer::expect`]).
+    pub async fn start(tmux: Tmux, session: &str, panes: &[PaneId]) -> Observer {
+        let (client, mut events) = Client::connect(ClientOptions::new(tmux, session))
+            .await
+            .expect("attach the observer");
+        lock(&OBSERVERS).push(client.clone());
+        let watches: Arc<Mutex<HashMap<PaneId, Watch>>> = Arc::new(Mutex::new(
+            panes.iter().map(|p| (*p, Watch::default())).collect(),
+        ));
+        let w = watches.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    ClientEvent::Tmux(Event::Output { pane, data })
+                    | ClientEvent::Tmux(Event::ExtendedOutput { pane, data, .. }) => {
+                        let at = Stamp {
+                            at: Instant::now(),
+                            wall_us: now_us(),
+                        };
+                        if let Some(watch) = lock(&w).get_mut(&pane) {
+                            watch.feed(&data, at);
+                        }
+                    }
+                    ClientEvent::Closed => break,
+                    _ => {}
+                }
+            }
+        });
+        Observer { client, watches }
+    }
+
+    /// From now on, waits for `parts` to show in this order in `pane`'s output; calls `done`
+    /// with the stamp of the `%output` that completed them.
+    pub fn expect(&self, pane: PaneId, parts: &[&str], done: impl FnOnce(Stamp) + Send + 'static) {
+        let mut watches = lock(&self.watches);
+        let w = watches.entry(pane).or_default();
+        let from = w.start + w.buf.len();
+        w.waiters.push(Waiter {
+            from,
+            parts: parts.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            done: Box::new(done),
+        });
+    }
+
+    /// The control client, to type from the bench's own connection.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.client.shutdown();
+    }
 }

@@ -33,7 +33,8 @@
 //! 4. **The prompts.** Once an agent has been idle for a second (within `--ready-timeout`,
 //!    default 60 s), it gets its start-up prompt (`worker_prompt.txt`, `controller_prompt.txt`,
 //!    see [`crate::prompts`]; overridable in `<state dir>/prompts/`) through the same writer as
-//!    `send`. An agent that keeps showing a question (Codex's and Claude's "trust this folder")
+//!    `send`, with the settings `send` would load there (the environment, then `macs.yaml` in
+//!    the state dir: submit keys, type delay, busy lines). An agent that keeps showing a question (Codex's and Claude's "trust this folder")
 //!    is left to the person: its prompt is skipped and they are told to answer it and run `up`
 //!    again, which sends only the prompts not sent yet (the `@macs-prompted` pane option). A
 //!    pane that shows a shell or Python prompt gets nothing: it is not an agent. The chat layout
@@ -70,10 +71,10 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::config::{self, Config, ConfigError, Overrides};
 use crate::inject::{InjectError, InjectOptions};
 use crate::prompts::{self, PromptError, PromptKind};
 use crate::tmux::client::ClientError;
-use crate::tmux::command::KeyName;
 use crate::tmux::oneshot::{Socket, Tmux, TmuxError};
 use crate::tools::LiveError;
 
@@ -139,12 +140,15 @@ pub enum UpError {
     Prompt(#[from] PromptError),
     #[error(transparent)]
     Launch(#[from] agent::LaunchError),
+    /// Settings that cannot be used (environment or macs.yaml): exit code 2.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 impl UpError {
     /// Whether the request itself was wrong (as opposed to something failing on the way).
     pub fn is_usage(&self) -> bool {
-        matches!(self, UpError::Usage(_))
+        matches!(self, UpError::Usage(_) | UpError::Config(_))
     }
 }
 
@@ -230,30 +234,20 @@ fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
-/// The keystroke writer's settings from the environment `send` reads.
-fn inject_options() -> Result<InjectOptions, UpError> {
-    let delay = match env_var("TARGET_PANE_TYPE_DELAY_MS") {
-        Some(v) => v.trim().parse::<u64>().map_err(|_| {
-            usage(format!(
-                "TARGET_PANE_TYPE_DELAY_MS={v:?}: expected milliseconds"
-            ))
-        })?,
-        None => 400,
+/// The keystroke writer's settings and the classifier's lines, loaded as `send` loads them:
+/// the environment, then `macs.yaml` in the state dir. The prompts are never typed into a busy
+/// pane, whatever `guard_busy` says.
+fn writer_settings(state_dir: &Path) -> Result<(InjectOptions, usize), UpError> {
+    let overrides = Overrides {
+        state_dir: Some(state_dir.to_path_buf()),
+        ..Overrides::default()
     };
-    let keys = env_var("TARGET_PANE_SUBMIT_KEYS").unwrap_or_else(|| "Enter,C-m".into());
-    let mut submit_keys = Vec::new();
-    for k in keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
-        submit_keys
-            .push(KeyName::parse(k).map_err(|e| usage(format!("TARGET_PANE_SUBMIT_KEYS: {e}")))?);
-    }
-    if submit_keys.is_empty() {
-        return Err(usage("TARGET_PANE_SUBMIT_KEYS names no key"));
-    }
-    Ok(InjectOptions {
-        type_delay: Duration::from_millis(delay),
-        submit_keys,
-        ..InjectOptions::default()
-    })
+    let cfg = Config::load(&overrides, &config::process_env, state_dir)?;
+    let inject = InjectOptions {
+        guard_busy: true,
+        ..cfg.injection.inject_options()
+    };
+    Ok((inject, cfg.busy_lines))
 }
 
 /// Runs `macs-bridge up` for `session` on `tmux`'s server.
@@ -265,14 +259,13 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
     let state_dir = absolute(a.state_dir.as_deref().unwrap_or(&cwd));
     let exe = std::env::current_exe()
         .map_err(|e| error(format!("cannot find this program's own path: {e}")))?;
+    let (inject, busy_lines) = writer_settings(&state_dir)?;
     let ready = ReadyOptions {
         timeout: Duration::from_secs(a.ready_timeout),
         idle_for: Duration::from_secs(1),
         asking_for: Duration::from_secs(3),
-        inject: inject_options()?,
-        busy_lines: env_var("TARGET_PANE_BUSY_LINES")
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(40),
+        inject,
+        busy_lines,
     };
     let slots = slots(&tmux.socket, &session, &a, &exe)?;
 

@@ -37,6 +37,10 @@
 //!
 //! Run: `cargo bench --bench latency` (optional argument: samples per case and side, default
 //! 200). Needs tmux ≥ 3.2 and bash ≥ 5.
+//!
+//! Modules: `watch` (the worker's output and the inbox files), `baseline` (the polling peer),
+//! `figures`; `common` (tmux and process guards, the output observer) is shared with the chat
+//! bench.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -55,7 +59,15 @@ use macs_bridge::tmux::command::{Command, KeyName, Target};
 use macs_bridge::tmux::oneshot::{Socket, Tmux};
 use macs_bridge::tmux::PaneId;
 
+mod baseline;
+#[path = "../common/mod.rs"]
 mod common;
+mod figures;
+mod watch;
+
+use baseline::{peer_capture, peer_outbox, Peer, Phase};
+use figures::{load_average, print_table};
+use watch::{watch_inboxes, Filed, Observer};
 
 use common::{cpu_seconds, lock, machine, now_us, on_signal_clean_up, pct, Process, Server};
 
@@ -110,248 +122,6 @@ impl Rng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         Duration::from_micros(self.0 % (max.as_micros() as u64).max(1))
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Watching a pane's output on our own control connection
-
-/// One worker pane as the bench sees it, through its own control connection
-/// ([`common::Observer`]): wall-clock stamps of awaited output, and typing as a person would.
-struct Observer {
-    obs: common::Observer,
-    pane: PaneId,
-    rt: tokio::runtime::Handle,
-}
-
-impl Observer {
-    fn start(rt: &tokio::runtime::Runtime, tmux: Tmux, session: &str, pane: PaneId) -> Observer {
-        Observer {
-            obs: rt.block_on(common::Observer::start(tmux, session, &[pane])),
-            pane,
-            rt: rt.handle().clone(),
-        }
-    }
-
-    /// From now on, waits for `parts` to show in this order; sends the time of the `%output`
-    /// that completed them.
-    fn expect(&self, parts: &[&str]) -> mpsc::Receiver<i64> {
-        let (tx, rx) = mpsc::channel();
-        self.obs.expect(self.pane, parts, move |at| {
-            let _ = tx.send(at.wall_us);
-        });
-        rx
-    }
-
-    /// Types `text` into the pane and presses Enter (as a person would, from our connection).
-    fn type_line(&self, text: &str) -> Result<(), String> {
-        let target = Target::Pane(self.pane);
-        let enter = KeyName::parse("Enter").map_err(|e| e.to_string())?;
-        let client = self.obs.client();
-        self.rt
-            .block_on(async {
-                client
-                    .run(&Command::send_keys_literal(&target, text))
-                    .await?;
-                client.run(&Command::send_keys(&target, &[enter])).await
-            })
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Inbox files, for both sides
-
-/// A request file that appeared in an inbox.
-struct Filed {
-    n: u64,
-    id: String,
-    printed_us: i64,
-    seen_us: i64,
-}
-
-/// Watches both inboxes with inotify; each new `<id>.md` is stamped, read and sent to its side.
-fn watch_inboxes(routes: Vec<(PathBuf, mpsc::Sender<Filed>)>) -> notify::RecommendedWatcher {
-    use notify::{EventKind, RecursiveMode, Watcher};
-    let dirs: Vec<PathBuf> = routes.iter().map(|(d, _)| d.clone()).collect();
-    let mut seen: HashSet<PathBuf> = HashSet::new();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        let at = now_us();
-        let Ok(ev) = res else { return };
-        if matches!(ev.kind, EventKind::Remove(_) | EventKind::Access(_)) {
-            return;
-        }
-        for path in ev.paths {
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            if name.starts_with('.') || !name.ends_with(".md") || seen.contains(&path) {
-                continue;
-            }
-            let Ok(text) = fs::read_to_string(&path) else {
-                continue;
-            };
-            let Some((n, printed_us)) = parse_request(&text) else {
-                continue;
-            };
-            seen.insert(path.clone());
-            let id = name.trim_end_matches(".md").to_string();
-            if let Some((_, tx)) = routes.iter().find(|(d, _)| path.parent() == Some(d)) {
-                let _ = tx.send(Filed {
-                    n,
-                    id,
-                    printed_us,
-                    seen_us: at,
-                });
-            }
-        }
-    })
-    .expect("an inotify watcher");
-    for d in dirs {
-        watcher
-            .watch(&d, RecursiveMode::NonRecursive)
-            .expect("watch an inbox");
-    }
-    watcher
-}
-
-/// `bench request N at T` in a request's text.
-fn parse_request(text: &str) -> Option<(u64, i64)> {
-    let rest = &text[text.find("bench request ")? + "bench request ".len()..];
-    let mut words = rest.split_whitespace();
-    let n = words.next()?.parse().ok()?;
-    (words.next()? == "at").then_some(())?;
-    let t = words.next()?.trim_end_matches(':');
-    Some((n, parse_epoch(t)?))
-}
-
-// ---------------------------------------------------------------------------------------------
-// The polling baseline
-
-/// When a poller looks next; the bench moves it to a random point before each event.
-struct Phase {
-    next: Mutex<Instant>,
-    cv: Condvar,
-}
-
-impl Phase {
-    fn new() -> Phase {
-        Phase {
-            next: Mutex::new(Instant::now() + POLL),
-            cv: Condvar::new(),
-        }
-    }
-
-    fn rephase(&self, within: Duration) {
-        *lock(&self.next) = Instant::now() + within;
-        self.cv.notify_all();
-    }
-
-    /// Sleeps until the next look (false: stop); then schedules the one after, every POLL.
-    fn wait(&self, stop: &AtomicBool) -> bool {
-        let mut next = lock(&self.next);
-        loop {
-            if stop.load(Ordering::SeqCst) {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= *next {
-                *next += POLL;
-                if *next <= now {
-                    *next = now + POLL;
-                }
-                return true;
-            }
-            let wait = *next - now;
-            next = self
-                .cv
-                .wait_timeout(next, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-}
-
-struct Peer {
-    capture: Phase,
-    outbox: Phase,
-    stop: AtomicBool,
-    /// How long each `capture-pane` process took, and each `write_request` (ms).
-    looks: Mutex<Vec<f64>>,
-    writes: Mutex<Vec<f64>>,
-}
-
-fn ms_since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1000.0
-}
-
-/// Every POLL: `tmux capture-pane -p` of the worker, find blocks, file new requests.
-fn peer_capture(peer: &Peer, socket: &str, pane: PaneId, mailbox: &Mailbox) {
-    let pane_s = pane.to_string();
-    let mut filed: HashSet<String> = HashSet::new();
-    while peer.capture.wait(&peer.stop) {
-        let t = Instant::now();
-        let Ok(out) = Proc::new("tmux")
-            .args(["-L", socket, "capture-pane", "-p", "-t", &pane_s])
-            .output()
-        else {
-            continue;
-        };
-        lock(&peer.looks).push(ms_since(t));
-        let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        for b in find_blocks(&lines, &Limits::default()).blocks {
-            if b.kind != BlockKind::Request || !filed.insert(b.body.clone()) {
-                continue;
-            }
-            let now = chrono::Utc::now();
-            let record = RequestRecord {
-                id: Mailbox::new_id(now),
-                session: "base".into(),
-                pane: pane_s.clone(),
-                agent: "worker".into(),
-                kind: RequestKind::Block,
-                detected_at: now,
-                text: b.body,
-            };
-            let t = Instant::now();
-            if let Err(e) = mailbox.write_request(&record) {
-                eprintln!("baseline: cannot file a request: {e}");
-            }
-            lock(&peer.writes).push(ms_since(t));
-        }
-    }
-}
-
-/// Every POLL: look in `outbox/`; type each answer with `send-keys -l`, then `Enter`.
-fn peer_outbox(peer: &Peer, socket: &str, pane: PaneId, state: &Path) {
-    let pane_s = pane.to_string();
-    let outbox = state.join("outbox");
-    let archive = state.join("archive");
-    while peer.outbox.wait(&peer.stop) {
-        let Ok(entries) = fs::read_dir(&outbox) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || !name.ends_with(".md") {
-                continue;
-            }
-            let Ok(text) = fs::read_to_string(entry.path()) else {
-                continue;
-            };
-            let text = text.trim_end();
-            let _ = Proc::new("tmux")
-                .args(["-L", socket, "send-keys", "-t", &pane_s, "-l", "--", text])
-                .status();
-            let _ = Proc::new("tmux")
-                .args(["-L", socket, "send-keys", "-t", &pane_s, "Enter"])
-                .status();
-            let _ = fs::rename(entry.path(), archive.join(&name));
-        }
     }
 }
 
@@ -752,112 +522,6 @@ fn run_case(rt: &tokio::runtime::Runtime, panes: usize, samples: usize) -> CaseR
         cpu,
         looks,
         writes,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Figures
-
-/// The 1-minute load average: other work on the machine shows in the p99s.
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
-}
-
-fn print_table(results: &[CaseResult]) {
-    println!();
-    println!(
-        "| panes | latency (ms) | n | bridge p50 | bridge p99 | baseline p50 | baseline p99 | p50 ratio | p99 ratio |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for r in results {
-        let rows: [(&str, &[f64], &[f64]); 3] = [
-            (
-                "detection: end marker printed → inbox file",
-                &r.bridge.detect,
-                &r.baseline.detect,
-            ),
-            (
-                "delivery: outbox file → text on screen",
-                &r.bridge.typed,
-                &r.baseline.typed,
-            ),
-            (
-                "delivery: outbox file → command ran",
-                &r.bridge.ran,
-                &r.baseline.ran,
-            ),
-        ];
-        for (what, b, p) in rows {
-            let n = if b.len() == p.len() {
-                b.len().to_string()
-            } else {
-                format!("{}/{}", b.len(), p.len())
-            };
-            let (b50, b99, p50, p99) = (pct(b, 50.0), pct(b, 99.0), pct(p, 50.0), pct(p, 99.0));
-            println!(
-                "| {} | {what} | {n} | {b50:.1} | {b99:.1} | {p50:.1} | {p99:.1} | {:.1}× | {:.1}× |",
-                r.panes,
-                p50 / b50,
-                p99 / b99
-            );
-        }
-    }
-    println!();
-    for r in results {
-        println!(
-            "{} pane(s): tmux's share (end marker printed → seen in %output by the bench): \
-             p50 {:.2} / p99 {:.2} ms (bridge side), p50 {:.2} / p99 {:.2} ms (baseline side)",
-            r.panes,
-            pct(&r.bridge.hop, 50.0),
-            pct(&r.bridge.hop, 99.0),
-            pct(&r.baseline.hop, 50.0),
-            pct(&r.baseline.hop, 99.0),
-        );
-        println!(
-            "  daemon's `request` line after the inotify event: p50 {:.2} / p99 {:.2} ms ({} of {} matched); \
-             `delivered` lines: {}; other outcomes: {}",
-            pct(&r.event_lag, 50.0),
-            pct(&r.event_lag, 99.0),
-            r.event_lag.len(),
-            r.bridge.filed.len(),
-            r.delivered,
-            if r.other_outcomes.is_empty() {
-                "none".to_string()
-            } else {
-                r.other_outcomes.join("; ")
-            }
-        );
-        println!("  worker before the run: {}", r.status);
-        println!(
-            "  CPU while both sides ran: daemon {:.1} %, tmux server {:.1} % of one core",
-            r.cpu.0, r.cpu.1
-        );
-        println!(
-            "  baseline's costs: a capture-pane process p50 {:.2} / p99 {:.2} ms ({} looks); \
-             Mailbox::write_request (as the daemon's, with its fsyncs) p50 {:.2} / p99 {:.2} ms",
-            pct(&r.looks, 50.0),
-            pct(&r.looks, 99.0),
-            r.looks.len(),
-            pct(&r.writes, 50.0),
-            pct(&r.writes, 99.0),
-        );
-        for (side, s) in [("bridge", &r.bridge), ("baseline", &r.baseline)] {
-            if !s.failures.is_empty() {
-                println!("  {side}: {} failed sample(s):", s.failures.len());
-                for f in &s.failures {
-                    println!("    {f}");
-                }
-            }
-            let max = |v: &[f64]| v.iter().copied().fold(f64::NAN, f64::max);
-            println!(
-                "  {side}: max detection {:.1} ms, max delivery {:.1} ms",
-                max(&s.detect),
-                max(&s.typed)
-            );
-        }
     }
 }
 

@@ -56,7 +56,8 @@ pub struct Cli {
 /// Flags every command takes.
 #[derive(Debug, Args, Clone)]
 pub struct Global {
-    /// The tmux session to work in [default: macs].
+    /// The tmux session to work in [default: `session` in macs.yaml (daemon and pane tools),
+    /// else macs].
     #[arg(
         long = "session",
         global = true,

@@ -1,14 +1,17 @@
-//! Group chat routing, without state: how a person's line is read (`@name`, `@all`, `!urgent`,
-//! `!C-c`), who may talk to whom, and how delivered text names its sender.
+//! The chat line grammar, in one place: how a line of chat is read (`@name`, `@all`,
+//! `!urgent`, `!C-c`), who may talk to whom, and how delivered text names its sender; and how
+//! the person's chat client reads what they type before it calls the daemon ([`read_typed`]).
 //!
-//! The core owns the agents, the queues and the store; this module only decides.
+//! Pure functions without state or I/O. A low module: it imports nothing of the crate but
+//! [`KeyName`] (and the leaf [`crate::names`]); the daemon's core and the chat client build on
+//! it, never the other way round.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::tmux::command::KeyName;
 
 /// The person's default name in the chat.
-pub const PERSON: &str = "person";
+pub use crate::names::PERSON;
 
 /// Who a message is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +140,85 @@ fn key_of(word: &str) -> Option<KeyName> {
     KeyName::parse(word).ok()
 }
 
+/// What the person's chat client makes of a typed line that is not a `/command`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Typed {
+    /// Text that goes to the daemon as typed (the daemon reads a leading `@name`/`@all` with
+    /// [`parse_line`]); `urgent` from a leading `!`, which is taken off.
+    Text { content: String, urgent: bool },
+    /// `!KEY` or `!KEY @name`: a key, to `name`, or (`None`) to the agent last addressed.
+    Key { key: String, to: Option<String> },
+}
+
+/// Reads a line the person typed into the chat client (trimmed, not blank, not a `/command`):
+/// `!KEY` and `!KEY @name` are keys ([`key_shortcut`]), `!text` and `!@name text` urgent text,
+/// anything else text. `Err` says what is wrong with the line.
+pub fn read_typed(line: &str) -> Result<Typed, String> {
+    let line = line.trim();
+    let Some(rest) = line.strip_prefix('!') else {
+        return Ok(Typed::Text {
+            content: line.to_string(),
+            urgent: false,
+        });
+    };
+    let rest = rest.trim_start();
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let to = match words.get(1) {
+        None => Some(None),
+        Some(w) if words.len() == 2 => w
+            .strip_prefix('@')
+            .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("all"))
+            .map(|n| Some(n.to_string())),
+        Some(_) => None,
+    };
+    if let (Some(first), Some(to)) = (words.first(), to) {
+        if let Some(key) = key_shortcut(first) {
+            return Ok(Typed::Key { key, to });
+        }
+    }
+    if rest.is_empty() {
+        return Err("nothing to send after `!`".into());
+    }
+    Ok(Typed::Text {
+        content: rest.to_string(),
+        urgent: true,
+    })
+}
+
+/// `^C` → `C-c`, `^[` → `Escape`, `^?` → `BSpace`.
+pub fn caret_key(word: &str) -> Option<String> {
+    let mut chars = word.chars();
+    if chars.next() != Some('^') {
+        return None;
+    }
+    let (Some(c), None) = (chars.next(), chars.next()) else {
+        return None;
+    };
+    match c {
+        '[' => Some("Escape".into()),
+        '?' => Some("BSpace".into()),
+        c if c.is_ascii_alphabetic() => Some(format!("C-{}", c.to_ascii_lowercase())),
+        '\\' | ']' | '^' | '_' | '@' => Some(format!("C-{c}")),
+        _ => None,
+    }
+}
+
+/// The key a `!WORD` line of the chat client means: `^X`, or a named or modified key (`C-c`,
+/// `Escape`, `M-x`). One character alone is text, not a key (`/key y` sends it as a key).
+pub fn key_shortcut(word: &str) -> Option<String> {
+    if let Some(k) = caret_key(word) {
+        return Some(k);
+    }
+    (word.chars().count() > 1 && KeyName::parse(word).is_ok()).then(|| word.to_string())
+}
+
+/// The key `/key WORD` names: `^X`, or anything [`KeyName::parse`] takes, one character
+/// included (`y`, `1` answer a menu).
+pub fn key_word(word: &str) -> Option<String> {
+    let key = caret_key(word).unwrap_or_else(|| word.to_string());
+    KeyName::parse(&key).is_ok().then_some(key)
+}
+
 /// The text typed into a recipient's prompt: it names the sender and so never starts with `!`
 /// or `/`.
 pub fn delivered_text(from: &str, to: &To, content: &str) -> String {
@@ -243,6 +325,43 @@ mod tests {
             delivered_text("person", &To::All, "hi"),
             "[from person to all] hi"
         );
+    }
+
+    fn typed(content: &str, urgent: bool) -> Result<Typed, String> {
+        Ok(Typed::Text {
+            content: content.into(),
+            urgent,
+        })
+    }
+
+    fn typed_key(key: &str, to: Option<&str>) -> Result<Typed, String> {
+        Ok(Typed::Key {
+            key: key.into(),
+            to: to.map(String::from),
+        })
+    }
+
+    #[test]
+    fn the_chat_client_reads_urgent_lines_and_keys() {
+        assert_eq!(read_typed("@codex hi\r"), typed("@codex hi", false));
+        assert_eq!(read_typed("hello all"), typed("hello all", false));
+        assert_eq!(read_typed("!stop that"), typed("stop that", true));
+        assert_eq!(read_typed("!@codex stop"), typed("@codex stop", true));
+        assert_eq!(read_typed("!C-c"), typed_key("C-c", None));
+        assert_eq!(read_typed("!^C @codex"), typed_key("C-c", Some("codex")));
+        assert_eq!(
+            read_typed("!Escape @claude"),
+            typed_key("Escape", Some("claude"))
+        );
+        assert_eq!(read_typed("!^["), typed_key("Escape", None));
+        // A key word followed by more text, or a single character, is urgent text.
+        assert_eq!(read_typed("!End the task"), typed("End the task", true));
+        assert_eq!(read_typed("!y"), typed("y", true));
+        assert_eq!(read_typed("!C-c @all"), typed("C-c @all", true));
+        assert!(read_typed("!").is_err());
+        assert_eq!(key_word("y").as_deref(), Some("y"));
+        assert_eq!(key_word("^C").as_deref(), Some("C-c"));
+        assert_eq!(key_word("nonsense-key"), None);
     }
 
     #[test]

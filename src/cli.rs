@@ -1,22 +1,22 @@
-//! The command line: global flags, the pane tools (`snapshot`, `status`, `send`, `set-target`,
-//! `notify`, `panes`) and exit codes. Each tool attaches a control client to the session for
-//! the time it runs and detaches when done.
+//! The command line: the flags of every command, the exit codes, and turning what the library
+//! returns into messages and exit codes. The only module that knows the command line: the
+//! library modules it calls get plain values (a [`Tmux`], a session, a loaded [`Config`]) and
+//! return typed errors, which are mapped here.
 //!
-//! Flags beat environment variables; the documented defaults come last.
+//! Every command that works on a session (the daemon and the pane tools) loads its settings
+//! through [`Config::load`]: flags beat environment variables, which beat the config file
+//! (`--config`, else `macs.yaml` in the state dir), which beats the documented defaults.
 
 use std::io::Read;
-use std::time::Duration;
+use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::detect::{PaneState, Profiles};
-use crate::inject::{self, InjectError, InjectOptions, Look, Outcome, PaneWatch};
-use crate::pane::Panes;
-use crate::tmux::client::{Client, ClientEvent, ClientOptions};
-use crate::tmux::command::{CaptureOpts, Command, KeyName, Target};
+use crate::config::{self, Config, ConfigError, Overrides};
+use crate::detect::PaneState;
+use crate::inject::Outcome;
 use crate::tmux::oneshot::{Socket, Tmux};
-use crate::tmux::PaneId;
+use crate::tools::{self, SendOptions, ToolError};
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -56,7 +56,8 @@ pub struct Cli {
 /// Flags every command takes.
 #[derive(Debug, Args, Clone)]
 pub struct Global {
-    /// The tmux session to work in [default: macs].
+    /// The tmux session to work in [default: `session` in macs.yaml (daemon and pane tools),
+    /// else macs].
     #[arg(
         long = "session",
         global = true,
@@ -118,23 +119,35 @@ pub enum Tool {
     SimAgent(crate::sim::SimArgs),
     /// The main job on a built-in setup: a scripted worker and controller on a private tmux
     /// server, in auto mode. Exits 0 when every round was delivered.
-    Demo(crate::demo::DemoArgs),
+    Demo(DemoArgs),
     /// Start a session of agents: the panes, their prompts and the daemon.
-    Up(crate::up::UpArgs),
+    Up(UpArgs),
     /// Stop the session's daemon (and with --kill, the session).
-    Down(crate::up::DownArgs),
+    Down(DownArgs),
     /// Join the group chat: talk to the agents, see who said what and what was delivered
     /// (through the running daemon's socket). Reads lines from standard input when piped.
-    Chat(crate::chat_client::ChatArgs),
+    Chat(ChatArgs),
     /// An MCP server on stdio for one agent (Claude Code, Codex, Gemini CLI): messages, agents
     /// and controller requests through the running daemon. `--print-config` shows the setup.
-    Mcp(crate::mcp::McpArgs),
+    Mcp(McpArgs),
+}
+
+/// Where the settings come from: flags every session command takes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// The config file [default: macs.yaml in the state dir, when it is there].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The state dir, where macs.yaml is looked for [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct TargetArg {
     /// The pane: an id (`%3`), a tmux target (`macs:0.1`) or a label (`@macs-agent` option,
-    /// pane title, window name). Default: the pinned target, else `TARGET_PANE_LABEL`, else `worker`.
+    /// pane title, window name). Default: the pinned target, else `TARGET_PANE_LABEL`, else
+    /// `worker` in macs.yaml, else `worker`.
     #[arg(short, long, value_name = "PANE")]
     pub target: Option<String>,
 }
@@ -143,12 +156,15 @@ pub struct TargetArg {
 pub struct SnapshotArgs {
     #[command(flatten)]
     pub target: TargetArg,
-    /// How many lines, counted from the bottom.
-    #[arg(long, env = "TARGET_PANE_LINES", default_value_t = 200)]
-    pub lines: u32,
+    /// How many lines, counted from the bottom [default: `TARGET_PANE_LINES`, else `lines` in
+    /// macs.yaml, else 200].
+    #[arg(long, value_name = "N")]
+    pub lines: Option<u64>,
     /// Keep colour and attribute escapes.
     #[arg(long)]
     pub escapes: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -158,9 +174,12 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Lines from the bottom the classifier reads.
-    #[arg(long, env = "TARGET_PANE_BUSY_LINES", default_value_t = 40)]
-    pub busy_lines: usize,
+    /// Lines from the bottom the classifier reads [default: `TARGET_PANE_BUSY_LINES`, else
+    /// `busy_lines` in macs.yaml, else 40].
+    #[arg(long, value_name = "N")]
+    pub busy_lines: Option<u64>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -173,26 +192,27 @@ pub struct SendArgs {
     /// Type the text but do not submit it.
     #[arg(long)]
     pub no_submit: bool,
-    /// Submit keys tried in order until one is seen to submit.
-    #[arg(
-        long,
-        env = "TARGET_PANE_SUBMIT_KEYS",
-        default_value = "Enter,C-m",
-        value_delimiter = ','
-    )]
-    pub submit_keys: Vec<String>,
-    /// Milliseconds between the text and the submit key.
-    #[arg(long, env = "TARGET_PANE_TYPE_DELAY_MS", default_value_t = 400)]
-    pub type_delay_ms: u64,
-    /// Refuse a pane that is not idle (1) or not (0).
-    #[arg(long, env = "TARGET_PANE_GUARD_BUSY", default_value = "1", value_parser = parse_flag)]
-    pub guard_busy: bool,
-    /// Lines from the bottom the classifier reads.
-    #[arg(long, env = "TARGET_PANE_BUSY_LINES", default_value_t = 40)]
-    pub busy_lines: usize,
+    /// Submit keys tried in order until one is seen to submit [default:
+    /// `TARGET_PANE_SUBMIT_KEYS`, else `injection.submit_keys` in macs.yaml, else Enter,C-m].
+    #[arg(long, value_name = "KEYS", value_delimiter = ',')]
+    pub submit_keys: Option<Vec<String>>,
+    /// Milliseconds between the text and the submit key [default: `TARGET_PANE_TYPE_DELAY_MS`,
+    /// else `injection.type_delay_ms` in macs.yaml, else 400].
+    #[arg(long, value_name = "MS")]
+    pub type_delay_ms: Option<u64>,
+    /// Refuse a pane that is not idle (1) or not (0) [default: `TARGET_PANE_GUARD_BUSY`, else
+    /// `injection.guard_busy` in macs.yaml, else 1].
+    #[arg(long, value_name = "1|0", value_parser = parse_flag)]
+    pub guard_busy: Option<bool>,
+    /// Lines from the bottom the classifier reads [default: `TARGET_PANE_BUSY_LINES`, else
+    /// `busy_lines` in macs.yaml, else 40].
+    #[arg(long, value_name = "N")]
+    pub busy_lines: Option<u64>,
     /// The text; `-` reads standard input.
     #[arg(value_name = "TEXT", allow_hyphen_values = true)]
     pub text: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +220,8 @@ pub struct SetTargetArgs {
     /// The pane to pin.
     #[arg(value_name = "PANE")]
     pub pane: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +232,8 @@ pub struct NotifyArgs {
     /// The message.
     #[arg(value_name = "TEXT")]
     pub text: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -217,8 +241,127 @@ pub struct PanesArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    #[arg(long, env = "TARGET_PANE_BUSY_LINES", default_value_t = 40)]
-    pub busy_lines: usize,
+    /// Lines from the bottom the classifier reads [default: `TARGET_PANE_BUSY_LINES`, else
+    /// `busy_lines` in macs.yaml, else 40].
+    #[arg(long, value_name = "N")]
+    pub busy_lines: Option<u64>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// The flags of `up`.
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// `pair`: a worker and its controller side by side; `chat`: a chat pane above N agents.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Pair)]
+    pub layout: LayoutArg,
+    /// How many agent panes the chat layout has.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=12))]
+    pub agents: u8,
+    /// The worker's command line (every agent's, in the chat layout) [default: codex].
+    #[arg(long, value_name = "CMD")]
+    pub worker: Option<String>,
+    /// The controller's command line [default: codex].
+    #[arg(long, value_name = "CMD")]
+    pub controller: Option<String>,
+    /// Attach to the session at the end (default when run from a terminal outside tmux).
+    #[arg(long, overrides_with = "no_attach")]
+    pub attach: bool,
+    /// Print how to attach instead of attaching.
+    #[arg(long, overrides_with = "attach")]
+    pub no_attach: bool,
+    /// Kill the session first (stopping its daemon), then create it anew.
+    #[arg(long)]
+    pub reset_session: bool,
+    /// The daemon's state dir (inbox/, outbox/, archive/, prompts/) [default: the current
+    /// directory].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Do not start the daemon.
+    #[arg(long)]
+    pub no_daemon: bool,
+    /// Seconds the agents get to reach their prompt.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub ready_timeout: u64,
+    /// Write each agent's MCP configuration (Claude Code, Codex, Gemini CLI) into
+    /// DIR/<agent>/ instead of printing it.
+    #[arg(long, value_name = "DIR")]
+    pub mcp_dir: Option<PathBuf>,
+}
+
+/// The panes `up` sets out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// A worker (left) and its controller (right).
+    Pair,
+    /// The person's chat pane on top, N agents below.
+    Chat,
+}
+
+/// The flags of `down`.
+#[derive(Debug, Clone, Args)]
+pub struct DownArgs {
+    /// Also kill the session (and with it the agents).
+    #[arg(long)]
+    pub kill: bool,
+    /// Seconds the daemon gets to exit after SIGTERM before its window is killed.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub timeout: u64,
+}
+
+/// The flags of `chat`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ChatArgs {
+    /// The name you write under [default: person].
+    #[arg(long = "as", value_name = "NAME")]
+    pub name: Option<String>,
+    /// The daemon's state dir, which holds its socket `macs.sock` [default: the current
+    /// directory, or `state_dir` in its macs.yaml].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The flags of `mcp`.
+#[derive(Debug, Clone, Args)]
+pub struct McpArgs {
+    /// The agent this server speaks for: its name in the team (its pane's `@macs-agent` label).
+    /// Messages it sends are from NAME; `read_messages` reads NAME's.
+    #[arg(
+        long = "as",
+        value_name = "NAME",
+        required_unless_present = "print_config"
+    )]
+    pub name: Option<String>,
+    /// The daemon's state dir, where its socket `macs.sock` is [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Print the configuration that makes Claude Code, Codex and Gemini CLI start this server,
+    /// and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// With --print-config: only this agent's snippet, exactly as its file wants it.
+    #[arg(long, value_enum, value_name = "AGENT", requires = "print_config")]
+    pub agent: Option<AgentArg>,
+}
+
+/// The agent CLIs there are MCP snippets for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AgentArg {
+    ClaudeCode,
+    Codex,
+    Gemini,
+}
+
+/// The flags of `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Attach to the demo's tmux session to watch it live (needs a terminal); detach with
+    /// C-b d when it is done.
+    #[arg(long)]
+    pub attach: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
 }
 
 fn parse_flag(s: &str) -> Result<bool, String> {
@@ -229,6 +372,9 @@ fn parse_flag(s: &str) -> Result<bool, String> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Errors into messages and exit codes.
+
 /// An error with the exit code it maps to.
 #[derive(Debug)]
 pub struct Failure {
@@ -238,6 +384,13 @@ pub struct Failure {
 
 impl<E: std::error::Error> From<E> for Failure {
     fn from(e: E) -> Self {
+        Failure::with_code(exit::ERROR, &e)
+    }
+}
+
+impl Failure {
+    /// `e` and its sources as one message (each source once), with `code`.
+    pub fn with_code(code: u8, e: &dyn std::error::Error) -> Failure {
         let mut message = e.to_string();
         let mut source = e.source();
         while let Some(s) = source {
@@ -248,10 +401,7 @@ impl<E: std::error::Error> From<E> for Failure {
             }
             source = s.source();
         }
-        Failure {
-            code: exit::ERROR,
-            message,
-        }
+        Failure { code, message }
     }
 }
 
@@ -262,93 +412,52 @@ fn failure(code: u8, message: impl Into<String>) -> Failure {
     }
 }
 
-/// A live view of a session for the one-shot tools: the registry fed by the control client.
-pub struct LiveView {
-    pub panes: Panes,
-    pub events: tokio::sync::mpsc::UnboundedReceiver<ClientEvent>,
-    pub profiles: Profiles,
-    pub busy_lines: usize,
+/// Settings that cannot be used are a usage error for the tools, as bad flags are.
+fn config_failure(e: ConfigError) -> Failure {
+    Failure::with_code(exit::USAGE, &e)
 }
 
-impl LiveView {
-    /// Attaches to the session and builds the registry.
-    pub async fn open(global: &Global) -> Result<LiveView, Failure> {
-        let mut opts = ClientOptions::new(global.tmux(), global.session());
-        opts.reconnect = false;
-        let (client, mut events) = Client::connect(opts).await?;
-        let mut panes = Panes::new(client);
-        // The first event is `Attached`: handling it subscribes and lists the panes.
-        // Then every capture must be applied before anyone looks.
-        let mut first = true;
-        while first || panes.seeding() {
-            first = false;
-            let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
-                .await
-                .map_err(|_| failure(exit::ERROR, "tmux did not send the panes in time"))?
-                .ok_or_else(|| failure(exit::ERROR, "lost the connection to tmux"))?;
-            panes.handle(ev).await?;
-        }
-        panes.drain(&mut events).await?;
-        Ok(LiveView {
-            panes,
-            events,
-            profiles: Profiles::builtin(),
-            busy_lines: 40,
-        })
-    }
+fn tool_failure(e: ToolError) -> Failure {
+    let code = match e {
+        ToolError::Refused(_) => exit::BUSY,
+        _ => exit::ERROR,
+    };
+    Failure::with_code(code, &e)
+}
 
-    /// Resolves a target (or the default one) to a pane id.
-    pub async fn resolve(&self, target: Option<&str>) -> Result<PaneId, Failure> {
-        let wanted = match target {
-            Some(t) => t.to_string(),
-            None => match self.panes.pinned_target().await? {
-                Some(pinned) => pinned,
-                None => std::env::var("TARGET_PANE_LABEL")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "worker".into()),
-            },
-        };
-        Ok(self.panes.find(&wanted).await?)
-    }
-
-    pub fn client(&self) -> &Client {
-        self.panes.client()
-    }
-
-    pub fn close(self) {
-        self.panes.client().shutdown();
+fn usage_or_error(usage: bool) -> u8 {
+    if usage {
+        exit::USAGE
+    } else {
+        exit::ERROR
     }
 }
 
-impl PaneWatch for LiveView {
-    async fn look(&mut self, pane: PaneId) -> Result<Look, InjectError> {
-        self.panes.drain(&mut self.events).await?;
-        let p = self.panes.get(pane).ok_or(InjectError::PaneGone(pane))?;
-        Ok(p.look(&self.profiles, self.busy_lines))
-    }
+// ---------------------------------------------------------------------------------------------
+// Running a command.
 
-    async fn settle(&mut self, max: Duration) {
-        if let Ok(Some(ev)) = tokio::time::timeout(max, self.events.recv()).await {
-            let _ = self.panes.handle(ev).await;
-        }
-    }
-
-    fn client(&self) -> &Client {
-        self.panes.client()
-    }
+/// Loads the settings a pane tool runs with: its own flags (`more`), the global ones, the
+/// environment and the config file.
+fn load_config(global: &Global, files: &ConfigArgs, more: Overrides) -> Result<Config, Failure> {
+    let overrides = Overrides {
+        config: files.config.clone(),
+        state_dir: files.state_dir.clone(),
+        session: global.session_flag.clone(),
+        ..more
+    };
+    let hint = files
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
+    Config::load(&overrides, &config::process_env, &hint).map_err(config_failure)
 }
 
-#[derive(Serialize)]
-struct StatusJson<'a> {
-    pane: &'a str,
-    target: String,
-    label: Option<&'a str>,
-    title: &'a str,
-    current_command: &'a str,
-    profile: &'a str,
-    state: PaneState,
-    reason: &'a str,
+/// The tmux server: `-L`/`--socket`/`TMUX_SOCKET`, else the config's `socket`.
+fn tmux_for(global: &Global, cfg: &Config) -> Tmux {
+    match (&global.socket_name, &global.socket, &cfg.socket) {
+        (None, None, Some(s)) => Tmux::new(Socket::from_env_value(s)),
+        _ => global.tmux(),
+    }
 }
 
 /// Runs one tool; returns the exit code.
@@ -360,39 +469,49 @@ pub async fn run_tool(global: &Global, tool: Tool) -> Result<u8, Failure> {
         Tool::SetTarget(a) => set_target(global, a).await,
         Tool::Notify(a) => notify(global, a).await,
         Tool::Panes(a) => panes(global, a).await,
-        Tool::Demo(a) => crate::demo::run(a).await,
+        Tool::Demo(a) => {
+            let opts = crate::demo::DemoOptions {
+                attach: a.attach,
+                timeout: a.timeout,
+            };
+            match crate::demo::run(opts).await? {
+                true => Ok(exit::OK),
+                false => Ok(exit::ERROR),
+            }
+        }
         Tool::SimAgent(a) => tokio::task::spawn_blocking(move || crate::sim::run(a))
             .await
             .map_err(|e| failure(exit::ERROR, format!("sim-agent stopped: {e}")))?
             .map_err(|e| failure(exit::ERROR, format!("sim-agent: {e:#}"))),
-        Tool::Up(a) => crate::up::up(global, a).await,
-        Tool::Down(a) => crate::up::down(global, a).await,
-        Tool::Chat(a) => crate::chat_client::run(global, a).await,
-        Tool::Mcp(a) => crate::mcp::run(a).await,
+        Tool::Up(a) => up(global, a).await,
+        Tool::Down(a) => {
+            let opts = crate::up::DownOptions {
+                kill: a.kill,
+                timeout: a.timeout,
+            };
+            crate::up::down(&global.tmux(), global.session(), opts)
+                .await
+                .map(|()| exit::OK)
+                .map_err(|e| Failure::with_code(usage_or_error(e.is_usage()), &e))
+        }
+        Tool::Chat(a) => chat(global, a).await,
+        Tool::Mcp(a) => mcp(a).await,
     }
 }
 
 async fn snapshot(global: &Global, a: SnapshotArgs) -> Result<u8, Failure> {
-    let view = LiveView::open(global).await?;
-    let pane = view.resolve(a.target.target.as_deref()).await?;
-    let opts = CaptureOpts {
-        escapes: a.escapes,
-        start: Some(-(i64::from(a.lines))),
-        ..CaptureOpts::default()
+    let more = Overrides {
+        lines: a.lines,
+        ..Overrides::default()
     };
-    let mut lines = view
-        .client()
-        .run(&Command::capture_pane(&Target::Pane(pane), &opts))
-        .await?;
-    // capture-pane pads the screen with blank rows below the last output: drop them.
-    while lines.last().is_some_and(|l| l.trim().is_empty()) {
-        lines.pop();
-    }
-    let skip = lines.len().saturating_sub(a.lines as usize);
-    for line in &lines[skip..] {
+    let cfg = load_config(global, &a.config, more)?;
+    let tmux = tmux_for(global, &cfg);
+    let lines = tools::snapshot(&tmux, &cfg, a.target.target.as_deref(), a.escapes)
+        .await
+        .map_err(tool_failure)?;
+    for line in &lines {
         println!("{line}");
     }
-    view.close();
     Ok(exit::OK)
 }
 
@@ -406,44 +525,27 @@ fn state_code(state: PaneState) -> u8 {
 }
 
 async fn status(global: &Global, a: StatusArgs) -> Result<u8, Failure> {
-    let mut view = LiveView::open(global).await?;
-    view.busy_lines = a.busy_lines;
-    let id = view.resolve(a.target.target.as_deref()).await?;
-    let pane = view
-        .panes
-        .get(id)
-        .ok_or_else(|| failure(exit::ERROR, format!("pane {id} closed")))?;
-    let c = pane.classify(&view.profiles, view.busy_lines);
-    let info = &pane.info;
+    let more = Overrides {
+        busy_lines: a.busy_lines,
+        ..Overrides::default()
+    };
+    let cfg = load_config(global, &a.config, more)?;
+    let tmux = tmux_for(global, &cfg);
+    let s = tools::status(&tmux, &cfg, a.target.target.as_deref())
+        .await
+        .map_err(tool_failure)?;
     if a.json {
-        let json = StatusJson {
-            pane: &info.id,
-            target: info.target(),
-            label: info.label.as_deref(),
-            title: &info.title,
-            current_command: &info.current_command,
-            profile: &c.profile,
-            state: c.state,
-            reason: &c.reason,
-        };
         println!(
             "{}",
-            serde_json::to_string(&json).map_err(|e| failure(exit::ERROR, e.to_string()))?
+            serde_json::to_string(&s).map_err(|e| failure(exit::ERROR, e.to_string()))?
         );
     } else {
         println!(
             "{}\tpane {} ({})\tprofile {}\tcommand {}\t{}",
-            c.state,
-            info.id,
-            info.target(),
-            c.profile,
-            info.current_command,
-            c.reason
+            s.state, s.pane, s.target, s.profile, s.current_command, s.reason
         );
     }
-    let code = state_code(c.state);
-    view.close();
-    Ok(code)
+    Ok(state_code(s.state))
 }
 
 async fn send(global: &Global, a: SendArgs) -> Result<u8, Failure> {
@@ -456,150 +558,69 @@ async fn send(global: &Global, a: SendArgs) -> Result<u8, Failure> {
     } else {
         a.text.clone()
     };
-    let mut submit_keys = Vec::new();
-    for k in a
-        .submit_keys
-        .iter()
-        .map(|k| k.trim())
-        .filter(|k| !k.is_empty())
-    {
-        submit_keys.push(KeyName::parse(k).map_err(|e| {
-            failure(
-                exit::USAGE,
-                format!("TARGET_PANE_SUBMIT_KEYS / --submit-keys: {e}"),
-            )
-        })?);
-    }
-    if submit_keys.is_empty() && !a.no_submit {
-        return Err(failure(exit::USAGE, "no submit keys given"));
-    }
-    let opts = InjectOptions {
-        type_delay: Duration::from_millis(a.type_delay_ms),
-        submit_keys,
-        guard_busy: a.guard_busy && !a.force,
-        no_submit: a.no_submit,
-        ..InjectOptions::default()
+    let more = Overrides {
+        submit_keys: a.submit_keys.clone(),
+        type_delay_ms: a.type_delay_ms,
+        guard_busy: a.guard_busy,
+        busy_lines: a.busy_lines,
+        ..Overrides::default()
     };
-    let mut view = LiveView::open(global).await?;
-    view.busy_lines = a.busy_lines;
-    let pane = view.resolve(a.target.target.as_deref()).await?;
-    let result = inject::deliver(&mut view, pane, &text, &opts).await;
-    view.close();
-    match result {
-        Ok(Outcome::Delivered { key, evidence }) => {
+    let cfg = load_config(global, &a.config, more)?;
+    let tmux = tmux_for(global, &cfg);
+    let how = SendOptions {
+        force: a.force,
+        no_submit: a.no_submit,
+    };
+    let (pane, outcome) = tools::send(&tmux, &cfg, a.target.target.as_deref(), &text, how)
+        .await
+        .map_err(tool_failure)?;
+    match outcome {
+        Outcome::Delivered { key, evidence } => {
             println!("delivered to {pane} (submitted with {key}: {evidence})");
             Ok(exit::OK)
         }
-        Ok(Outcome::Typed) => {
+        Outcome::Typed => {
             println!("typed into {pane}, not submitted");
             Ok(exit::OK)
         }
-        Ok(Outcome::Unconfirmed { reason }) => {
+        Outcome::Unconfirmed { reason } => {
             println!("unconfirmed: typed into {pane} but {reason}");
             Ok(exit::UNCONFIRMED)
         }
-        Err(e @ (InjectError::NotIdle { .. } | InjectError::PromptHasText { .. })) => Err(failure(
-            exit::BUSY,
-            format!("refused: {e} (use --force to type anyway)"),
-        )),
-        Err(e) => Err(e.into()),
     }
 }
 
 async fn set_target(global: &Global, a: SetTargetArgs) -> Result<u8, Failure> {
-    let view = LiveView::open(global).await?;
-    let pane = view.panes.find(&a.pane).await?;
-    view.panes.pin_target(pane).await?;
-    let info = view
-        .panes
-        .get(pane)
-        .map(|p| p.info.target())
-        .unwrap_or_default();
+    let cfg = load_config(global, &a.config, Overrides::default())?;
+    let tmux = tmux_for(global, &cfg);
+    let (pane, target) = tools::set_target(&tmux, &cfg, &a.pane)
+        .await
+        .map_err(tool_failure)?;
     println!(
-        "default target of session {} is now {pane} ({info})",
-        global.session()
+        "default target of session {} is now {pane} ({target})",
+        cfg.session
     );
-    view.close();
     Ok(exit::OK)
 }
 
 async fn notify(global: &Global, a: NotifyArgs) -> Result<u8, Failure> {
-    let tmux = global.tmux();
-    tmux.check_version().await?;
-    let text = inject::sanitize(&a.text).replace(['\n', '\t'], " ");
-    // Shown on every client attached to the session, for the given time; never typed.
-    let clients = tmux
-        .run([
-            "list-clients",
-            "-t",
-            &format!("={}", global.session()),
-            "-F",
-            "#{client_name}",
-        ])
-        .await?;
-    let clients: Vec<&str> = clients.lines().filter(|l| !l.is_empty()).collect();
-    if clients.is_empty() {
-        return Err(failure(
-            exit::ERROR,
-            format!(
-                "no tmux client is attached to session {:?}: nobody would see the message",
-                global.session()
-            ),
-        ));
-    }
-    // display-message expands formats (`#{…}`, `#(…)`) and then styles (`#[…]`): neutralise both.
-    let mut shown = crate::tmux::command::literal_status_text(&text);
-    // tmux takes an argument that ends in `;` as the end of a command.
-    if shown.ends_with(';') {
-        shown.push(' ');
-    }
-    for c in &clients {
-        tmux.run([
-            "display-message",
-            "-c",
-            c,
-            "-d",
-            &a.duration_ms.to_string(),
-            &shown,
-        ])
-        .await?;
-    }
-    println!("shown to {} client(s)", clients.len());
+    let cfg = load_config(global, &a.config, Overrides::default())?;
+    let tmux = tmux_for(global, &cfg);
+    let shown = tools::notify(&tmux, &cfg.session, &a.text, a.duration_ms)
+        .await
+        .map_err(tool_failure)?;
+    println!("shown to {shown} client(s)");
     Ok(exit::OK)
 }
 
-#[derive(Serialize)]
-struct PaneRow<'a> {
-    pane: &'a str,
-    target: String,
-    label: Option<&'a str>,
-    window: &'a str,
-    title: &'a str,
-    current_command: &'a str,
-    profile: String,
-    state: PaneState,
-}
-
 async fn panes(global: &Global, a: PanesArgs) -> Result<u8, Failure> {
-    let mut view = LiveView::open(global).await?;
-    view.busy_lines = a.busy_lines;
-    let rows: Vec<PaneRow> = view
-        .panes
-        .iter()
-        .map(|p| {
-            let c = p.classify(&view.profiles, view.busy_lines);
-            PaneRow {
-                pane: &p.info.id,
-                target: p.info.target(),
-                label: p.info.label.as_deref(),
-                window: &p.info.window_name,
-                title: &p.info.title,
-                current_command: &p.info.current_command,
-                profile: c.profile,
-                state: c.state,
-            }
-        })
-        .collect();
+    let more = Overrides {
+        busy_lines: a.busy_lines,
+        ..Overrides::default()
+    };
+    let cfg = load_config(global, &a.config, more)?;
+    let tmux = tmux_for(global, &cfg);
+    let rows = tools::panes(&tmux, &cfg).await.map_err(tool_failure)?;
     if a.json {
         println!(
             "{}",
@@ -612,7 +633,7 @@ async fn panes(global: &Global, a: PanesArgs) -> Result<u8, Failure> {
                 "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 r.pane,
                 r.target,
-                r.label.unwrap_or("-"),
+                r.label.as_deref().unwrap_or("-"),
                 r.window,
                 r.current_command,
                 r.profile,
@@ -621,7 +642,86 @@ async fn panes(global: &Global, a: PanesArgs) -> Result<u8, Failure> {
             );
         }
     }
-    drop(rows);
-    view.close();
     Ok(exit::OK)
+}
+
+async fn up(global: &Global, a: UpArgs) -> Result<u8, Failure> {
+    let opts = crate::up::UpOptions {
+        layout: match a.layout {
+            LayoutArg::Pair => crate::up::Layout::Pair,
+            LayoutArg::Chat => crate::up::Layout::Chat,
+        },
+        agents: a.agents,
+        worker: a.worker,
+        controller: a.controller,
+        attach: a.attach,
+        no_attach: a.no_attach,
+        reset_session: a.reset_session,
+        state_dir: a.state_dir,
+        no_daemon: a.no_daemon,
+        ready_timeout: a.ready_timeout,
+        mcp_dir: a.mcp_dir,
+    };
+    crate::up::up(&global.tmux(), global.session(), opts)
+        .await
+        .map(|()| exit::OK)
+        .map_err(|e| Failure::with_code(usage_or_error(e.is_usage()), &e))
+}
+
+async fn chat(global: &Global, a: ChatArgs) -> Result<u8, Failure> {
+    use crate::chat_client::{self, ChatOptions, Ending};
+    let opts = ChatOptions {
+        name: a.name,
+        state_dir: a.state_dir,
+        session: global.session_flag.clone(),
+    };
+    match chat_client::run(opts).await {
+        Ok(Ending::Clean) => Ok(exit::OK),
+        Ok(Ending::Refused | Ending::Disconnected) => Ok(exit::ERROR),
+        Ok(Ending::NotUnderstood) => Ok(exit::USAGE),
+        Err(e) => Err(Failure::with_code(usage_or_error(e.is_usage()), &e)),
+    }
+}
+
+async fn mcp(a: McpArgs) -> Result<u8, Failure> {
+    let state_dir = a.state_dir.unwrap_or_else(|| PathBuf::from("."));
+    let result = if a.print_config {
+        let agent = a.agent.map(|agent| match agent {
+            AgentArg::ClaudeCode => crate::mcp::AgentCli::ClaudeCode,
+            AgentArg::Codex => crate::mcp::AgentCli::Codex,
+            AgentArg::Gemini => crate::mcp::AgentCli::Gemini,
+        });
+        crate::mcp::print_config(a.name.as_deref(), &state_dir, agent)
+    } else {
+        crate::mcp::run(a.name.as_deref().unwrap_or_default(), &state_dir).await
+    };
+    result
+        .map(|()| exit::OK)
+        .map_err(|e| Failure::with_code(usage_or_error(e.is_usage()), &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mcp_flags_parse() {
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            a: McpArgs,
+        }
+        let t = T::try_parse_from(["x", "--as", "codex", "--state-dir", "/s"]).unwrap();
+        assert_eq!(t.a.name.as_deref(), Some("codex"));
+        assert!(T::try_parse_from(["x"]).is_err(), "--as is required");
+        let t = T::try_parse_from(["x", "--print-config", "--agent", "claude-code"]).unwrap();
+        assert_eq!(t.a.agent, Some(AgentArg::ClaudeCode));
+        assert!(T::try_parse_from(["x", "--as", "a", "--agent", "codex"]).is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

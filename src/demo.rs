@@ -12,34 +12,36 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use clap::Args;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::cli::{exit, Failure};
-use crate::tmux::oneshot::{Socket, Tmux};
+use crate::tmux::oneshot::{Socket, Tmux, TmuxError};
 
 const WORKER_SCRIPT: &str = include_str!("../examples/sim/demo-worker.txt");
 const CONTROLLER_SCRIPT: &str = include_str!("../examples/sim/demo-controller.txt");
 const ROUNDS: usize = 3;
 const SESSION: &str = "demo";
 
-#[derive(Debug, Args, Clone)]
-pub struct DemoArgs {
-    /// Attach to the demo's tmux session to watch it live (needs a terminal); detach with
-    /// C-b d when it is done.
-    #[arg(long)]
+/// How the demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Attach to the demo's tmux session to watch it live (needs a terminal).
     pub attach: bool,
     /// Give up after this many seconds.
-    #[arg(long, default_value_t = 60)]
     pub timeout: u64,
 }
 
-fn failure(message: impl Into<String>) -> Failure {
-    Failure {
-        code: exit::ERROR,
-        message: message.into(),
-    }
+/// Why the demo could not run (a demo that runs and fails is not an error: see [`run`]).
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Tmux(#[from] TmuxError),
+}
+
+fn failure(message: impl Into<String>) -> DemoError {
+    DemoError::Failed(message.into())
 }
 
 /// Where the demo tells what happens: standard output, or a file shown in a pane.
@@ -74,7 +76,9 @@ impl Drop for Cleanup {
     }
 }
 
-pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
+/// Runs the demo; `Ok(true)` when every round was delivered and the worker accepted every
+/// answer.
+pub async fn run(args: DemoOptions) -> Result<bool, DemoError> {
     use std::io::IsTerminal;
     if args.attach && !std::io::stdin().is_terminal() {
         return Err(failure("--attach needs a terminal to attach tmux to"));
@@ -95,7 +99,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         tmux: tmux.clone(),
         dir: dir.clone(),
     };
-    let write = |name: &str, text: &str| -> Result<PathBuf, Failure> {
+    let write = |name: &str, text: &str| -> Result<PathBuf, DemoError> {
         let p = dir.join(name);
         std::fs::write(&p, text)
             .map_err(|e| failure(format!("cannot write {}: {e}", p.display())))?;
@@ -331,24 +335,24 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
             .enumerate()
             .all(|(i, text)| text.contains(&format!("step {}", i + 1)));
 
-    let code = match (&outcome, accepted) {
+    let all_delivered = match (&outcome, accepted) {
         (Ok(()), true) => {
             narrator.say(&format!(
                 "done: {ROUNDS} requests answered by the controller and delivered to the worker, each once."
             ));
-            exit::OK
+            true
         }
         (Ok(()), false) => {
             narrator.say(&format!(
                 "failed: the worker did not receive the expected answers: {received:?}"
             ));
-            exit::ERROR
+            false
         }
         (Err(why), _) => {
             narrator.say(&format!(
                 "failed: {why}; {delivered} of {ROUNDS} delivered; worker received {received:?}"
             ));
-            exit::ERROR
+            false
         }
     };
     if let Some(child) = &mut attach {
@@ -357,7 +361,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     }
     let _ = daemon.start_kill();
     let _ = daemon.wait().await;
-    if code != exit::OK {
+    if !all_delivered {
         let err = stderr_task.await.unwrap_or_default();
         if !err.trim().is_empty() {
             eprintln!("bridge log:\n{}", err.trim_end());
@@ -366,7 +370,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
             eprintln!("{p}");
         }
     }
-    Ok(code)
+    Ok(all_delivered)
 }
 
 fn strip_markers(text: &str) -> String {

@@ -5,8 +5,14 @@
 //! - [`pane`]: the pane registry and a screen model per pane, fed by `%output`.
 //! - [`detect`]: agent profiles and the pane state classifier (idle, busy, asking).
 //! - [`inject`]: the single keystroke writer: wait for idle, paste or type, submit, verify.
-//! - [`cli`]: the command line and the pane tools.
-//! - [`mcp`]: `macs-bridge mcp`, an MCP server over stdio that speaks to the daemon for one agent.
+//! - [`config`]: `macs.yaml`, the environment and flags merged into one checked `Config`.
+//! - [`tools`]: the pane tools (`snapshot`, `status`, `send`, …) and the live view they share.
+//! - [`chatline`]: the chat line grammar (`@name`, `!urgent`, `!C-c`) and chat routes.
+//! - [`names`]: names the layers share (the person, the chat pane, the API's pane).
+//! - [`up`], [`chat_client`], [`mcp`], [`demo`]: `up`/`down`, `chat`, `mcp` and `demo`.
+//! - [`cli`]: the command line: flags, exit codes, errors into messages. Library modules never
+//!   import it (the daemon still takes its `Global` flags); they take plain values and return
+//!   typed errors.
 //!
 //! The binary (`src/main.rs`) only parses arguments and turns errors into exit codes.
 #![warn(clippy::unwrap_used)]
@@ -31,4 +37,5 @@ pub mod prompts;
 pub mod sim;
 pub mod store;
 pub mod tmux;
+pub mod tools;
 pub mod up;

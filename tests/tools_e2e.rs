@@ -287,3 +287,128 @@ fn notify_with_nobody_attached_says_so() {
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(text(&out).contains("nobody would see"), "{}", text(&out));
 }
+
+/// A session with two shells: the first labelled `worker`, a second window labelled `helper`.
+fn worker_and_helper() -> (TmuxServer, String, String) {
+    let server = worker_session();
+    server.ok(&["new-window", "-t", "macs", "-n", "second", &shell()]);
+    server.ok(&[
+        "set-option",
+        "-p",
+        "-t",
+        "macs:second",
+        "@macs-agent",
+        "helper",
+    ]);
+    wait_for("the second shell's prompt", LONG, || {
+        server.capture("macs:second").contains("$").then_some(())
+    });
+    let worker = server.pane_id("macs:0");
+    let helper = server.pane_id("macs:second");
+    (server, worker, helper)
+}
+
+#[test]
+fn send_honours_macs_yaml_and_a_flag_or_the_environment_beats_it() {
+    let (server, worker, helper) = worker_and_helper();
+    let state = tempfile::tempdir().expect("dir");
+    common::write(
+        &state.path().join("macs.yaml"),
+        b"worker: helper\ninjection:\n  submit_keys: [C-m]\n  type_delay_ms: 50\n",
+    );
+
+    // The file's worker and submit key, with the state dir as the current directory.
+    let out = server
+        .bridge("macs")
+        .current_dir(state.path())
+        .args(["send", "echo from-file-$((1+1))"])
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("delivered to {helper} (submitted with C-m")),
+        "{}",
+        text(&out)
+    );
+    wait_for("the file's worker to run it", LONG, || {
+        server
+            .capture(&helper)
+            .contains("from-file-2")
+            .then_some(())
+    });
+
+    // Flags beat the file: `--target` and `--submit-keys`, with `--state-dir`.
+    let out = server
+        .bridge("macs")
+        .arg("send")
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["--target", "worker", "--submit-keys", "Enter"])
+        .arg("echo from-flag-$((2+2))")
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("delivered to {worker} (submitted with Enter")),
+        "{}",
+        text(&out)
+    );
+    wait_for("the flag's target to run it", LONG, || {
+        server
+            .capture(&worker)
+            .contains("from-flag-4")
+            .then_some(())
+    });
+    assert!(!server.capture(&helper).contains("from-flag"));
+
+    // The environment beats the file too.
+    let out = server
+        .bridge("macs")
+        .current_dir(state.path())
+        .env("TARGET_PANE_LABEL", "worker")
+        .args(["send", "echo from-env-$((3+3))"])
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    wait_for("the environment's worker to run it", LONG, || {
+        server.capture(&worker).contains("from-env-6").then_some(())
+    });
+
+    // `--config` names another file, whose mistakes are reported with its name.
+    let bad = state.path().join("bad.yaml");
+    common::write(&bad, b"injection:\n  submit_keys: [no-such-key]\n");
+    let out = server
+        .bridge("macs")
+        .arg("send")
+        .arg("--config")
+        .arg(&bad)
+        .arg("echo never")
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(
+        text(&out).contains("bad.yaml") && text(&out).contains("submit_keys"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn status_reads_its_socket_session_and_worker_from_macs_yaml() {
+    let (server, _worker, helper) = worker_and_helper();
+    let state = tempfile::tempdir().expect("dir");
+    let yaml = format!("socket: {}\nsession: macs\nworker: helper\n", server.name);
+    common::write(&state.path().join("macs.yaml"), yaml.as_bytes());
+    // No -L, no --session, no --target: the file names them.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_macs-bridge"))
+        .env_remove("MACS_SESSION")
+        .env_remove("TARGET_PANE_LABEL")
+        .env_remove("TMUX_SOCKET")
+        .args(["status", "--json"])
+        .current_dir(state.path())
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["pane"], helper.as_str());
+}

@@ -78,10 +78,11 @@ fn panes(server: &TmuxServer) -> Vec<Vec<String>> {
         "-t",
         "=macs",
         "-F",
-        "#{window_name}|#{@macs-agent}|#{pane_title}|#{pane_left}|#{pane_top}|#{pane_width}|#{pane_id}|#{pane_current_command}|#{pane_pid}",
+        // A unit separator between fields: titles hold `|` (`[ ! ] Action Required | NAME`).
+        "#{window_name}\x1f#{@macs-agent}\x1f#{pane_title}\x1f#{pane_left}\x1f#{pane_top}\x1f#{pane_width}\x1f#{pane_id}\x1f#{pane_current_command}\x1f#{pane_pid}",
     ]);
     out.lines()
-        .map(|l| l.split('|').map(str::to_string).collect())
+        .map(|l| l.split('\x1f').map(str::to_string).collect())
         .collect()
 }
 
@@ -142,8 +143,18 @@ fn up_sets_out_the_pair_prompts_both_agents_and_down_stops_the_daemon() {
     assert!(said.contains("daemon: started in window bridge"), "{said}");
     assert!(said.contains("attach: tmux -L"), "{said}");
 
-    // The layout: the worker left, the controller right, labelled and titled.
-    let rows = agent_panes(&server);
+    // The layout: the worker left, the controller right, labelled and titled. An agent shows
+    // a spinner in its title while it works on its prompt: wait until both are idle again.
+    let rows = wait_for("both agents idle", LONG, || {
+        let rows = agent_panes(&server);
+        rows.iter()
+            .all(|r| {
+                r.get(2).is_some_and(|t| {
+                    !t.starts_with(|c: char| ('\u{2800}'..='\u{28ff}').contains(&c))
+                })
+            })
+            .then_some(rows)
+    });
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!((rows[0][1].as_str(), rows[0][3].as_str()), ("worker", "0"));
     assert_eq!(rows[1][1], "controller");

@@ -17,7 +17,6 @@ pub mod tools;
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, ValueEnum};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
@@ -25,70 +24,63 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
-use crate::cli::{exit, Failure};
 use daemon::{DaemonLink, Rpc};
 pub use snippets::{snippets, Snippets};
 
-/// The flags of `mcp`.
-#[derive(Debug, Clone, Args)]
-pub struct McpArgs {
-    /// The agent this server speaks for: its name in the team (its pane's `@macs-agent` label).
-    /// Messages it sends are from NAME; `read_messages` reads NAME's.
-    #[arg(
-        long = "as",
-        value_name = "NAME",
-        required_unless_present = "print_config"
-    )]
-    pub name: Option<String>,
-    /// The daemon's state dir, where its socket `macs.sock` is [default: the current directory].
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// Print the configuration that makes Claude Code, Codex and Gemini CLI start this server,
-    /// and exit.
-    #[arg(long)]
-    pub print_config: bool,
-    /// With --print-config: only this agent's snippet, exactly as its file wants it.
-    #[arg(long, value_enum, value_name = "AGENT", requires = "print_config")]
-    pub agent: Option<AgentCli>,
+/// Why `mcp` could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    /// The request itself is wrong (a bad `--as` name): exit code 2.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl McpError {
+    /// Whether the request itself was wrong.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, McpError::Usage(_))
+    }
 }
 
 /// The agent CLIs there are snippets for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentCli {
     ClaudeCode,
     Codex,
     Gemini,
 }
 
-/// Runs `macs-bridge mcp`: serves until the client closes standard input.
-pub async fn run(args: McpArgs) -> Result<u8, Failure> {
-    let state_dir = absolute(args.state_dir.as_deref().unwrap_or(Path::new(".")));
-    if args.print_config {
-        return print_config(args.name.as_deref(), &state_dir, args.agent);
-    }
-    let name = check_name(args.name.as_deref().unwrap_or_default())?;
+/// Runs `macs-bridge mcp --as NAME`: serves on standard input and output until the client
+/// closes standard input. `state_dir` holds the daemon's socket.
+pub async fn run(name: &str, state_dir: &Path) -> Result<(), McpError> {
+    let state_dir = absolute(state_dir);
+    let name = check_name(name)?;
     let server = McpServer::new(DaemonLink::new(&state_dir, &name), &name);
     tracing::info!(%name, state_dir = %state_dir.display(), "MCP server starting on stdio");
     let service = server
         .serve(rmcp::transport::stdio_pipes())
         .await
-        .map_err(|e| Failure {
-            code: exit::ERROR,
-            message: format!("mcp: the client did not start an MCP session: {e}"),
+        .map_err(|e| {
+            McpError::Failed(format!("mcp: the client did not start an MCP session: {e}"))
         })?;
-    let reason = service.waiting().await.map_err(|e| Failure {
-        code: exit::ERROR,
-        message: format!("mcp: the server stopped: {e}"),
-    })?;
+    let reason = service
+        .waiting()
+        .await
+        .map_err(|e| McpError::Failed(format!("mcp: the server stopped: {e}")))?;
     tracing::info!(?reason, "MCP session over");
-    Ok(exit::OK)
+    Ok(())
 }
 
-fn print_config(
+/// `mcp --print-config`: prints the configuration that makes the agent CLIs start this server
+/// (for `name`, else a placeholder), all of it or only `only`'s snippet.
+pub fn print_config(
     name: Option<&str>,
     state_dir: &Path,
     only: Option<AgentCli>,
-) -> Result<u8, Failure> {
+) -> Result<(), McpError> {
+    let state_dir = absolute(state_dir);
     let name = match name {
         Some(n) => check_name(n)?,
         None => {
@@ -96,26 +88,22 @@ fn print_config(
             "NAME".to_string()
         }
     };
-    let exe = std::env::current_exe().map_err(|e| Failure {
-        code: exit::ERROR,
-        message: format!("cannot tell where this macs-bridge binary is: {e}"),
+    let exe = std::env::current_exe().map_err(|e| {
+        McpError::Failed(format!("cannot tell where this macs-bridge binary is: {e}"))
     })?;
-    let s = snippets(&exe, &name, state_dir);
+    let s = snippets(&exe, &name, &state_dir);
     match only {
         None => print!("{}", s.render()),
         Some(AgentCli::ClaudeCode) => println!("{}", s.claude_code),
         Some(AgentCli::Codex) => print!("{}", s.codex),
         Some(AgentCli::Gemini) => println!("{}", s.gemini),
     }
-    Ok(exit::OK)
+    Ok(())
 }
 
 /// An agent's name, as the daemon takes it ([`crate::api::protocol::is_valid_name`]).
-fn check_name(name: &str) -> Result<String, Failure> {
-    let usage = |message: String| Failure {
-        code: exit::USAGE,
-        message,
-    };
+fn check_name(name: &str) -> Result<String, McpError> {
+    let usage = McpError::Usage;
     let name = name.trim();
     if name.is_empty() {
         return Err(usage("mcp: --as needs the agent's name".into()));
@@ -201,26 +189,10 @@ mod tests {
     #[test]
     fn names_are_checked() {
         assert_eq!(check_name(" codex ").unwrap(), "codex");
-        assert_eq!(check_name("").unwrap_err().code, exit::USAGE);
-        assert_eq!(check_name("ALL").unwrap_err().code, exit::USAGE);
+        assert!(check_name("").unwrap_err().is_usage());
+        assert!(check_name("ALL").unwrap_err().is_usage());
         assert!(check_name("a\u{1b}b").is_err());
         assert!(check_name("two words").is_err());
         assert_eq!(check_name("agent-1.b_c").unwrap(), "agent-1.b_c");
-    }
-
-    #[test]
-    fn the_flags_parse() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct T {
-            #[command(flatten)]
-            a: McpArgs,
-        }
-        let t = T::try_parse_from(["x", "--as", "codex", "--state-dir", "/s"]).unwrap();
-        assert_eq!(t.a.name.as_deref(), Some("codex"));
-        assert!(T::try_parse_from(["x"]).is_err(), "--as is required");
-        let t = T::try_parse_from(["x", "--print-config", "--agent", "claude-code"]).unwrap();
-        assert_eq!(t.a.agent, Some(AgentCli::ClaudeCode));
-        assert!(T::try_parse_from(["x", "--as", "a", "--agent", "codex"]).is_err());
     }
 }

@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use crate::cli::{Failure, Global};
+use crate::names::CHAT_LABEL;
 use crate::prompts::PromptKind;
-use crate::tmux::oneshot::Tmux;
+use crate::tmux::oneshot::{Socket, Tmux};
 use crate::tmux::PaneId;
 
 use super::agent::Launch;
 use super::session::{self, PaneRow, Place};
-use super::{env_var, error, person_flags, Layout, UpArgs, DEFAULT_AGENT};
+use super::{env_var, error, person_flags, Layout, UpError, UpOptions, DEFAULT_AGENT};
 
 /// One pane of the layout.
 #[derive(Debug, Clone)]
@@ -44,35 +44,16 @@ impl Fate {
     }
 }
 
-/// The chat pane's command: `macs-bridge chat` when this build has it, else a shell that says
-/// so (and how to show it: `None` for the command itself).
+/// The chat pane's command: `macs-bridge chat` on the same server and session.
 fn chat_launch(exe: &Path, server: &[String], session: &str) -> (Launch, Option<String>) {
-    use clap::CommandFactory;
-    let has_chat = crate::cli::Cli::command()
-        .get_subcommands()
-        .any(|c| c.get_name() == "chat");
-    if has_chat {
-        let mut argv = vec![exe.to_string_lossy().into_owned()];
-        argv.extend(server.iter().cloned());
-        argv.extend(["--session".into(), session.into(), "chat".into()]);
-        let launch = Launch {
-            argv,
-            env: Vec::new(),
-        };
-        return (launch, None);
-    }
+    let mut argv = vec![exe.to_string_lossy().into_owned()];
+    argv.extend(server.iter().cloned());
+    argv.extend(["--session".into(), session.into(), "chat".into()]);
     let launch = Launch {
-        argv: vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            "printf '%s\\n' 'This pane is for the group chat, but this macs-bridge has no chat command yet.' 'Here is a shell meanwhile.'; exec \"${SHELL:-/bin/sh}\"".into(),
-        ],
+        argv,
         env: Vec::new(),
     };
-    (
-        launch,
-        Some("a shell for now (this build has no `macs-bridge chat` yet)".into()),
-    )
+    (launch, None)
 }
 
 /// What `up` knows once the panes are there.
@@ -85,7 +66,12 @@ pub(super) struct Laid {
 }
 
 /// The panes of the layout, with their commands.
-pub(super) fn slots(global: &Global, a: &UpArgs, exe: &Path) -> Result<Vec<Slot>, Failure> {
+pub(super) fn slots(
+    socket: &Socket,
+    session: &str,
+    a: &UpOptions,
+    exe: &Path,
+) -> Result<Vec<Slot>, UpError> {
     let env_fn = |k: &str| env_var(k);
     let worker_line = a.worker.as_deref().unwrap_or(DEFAULT_AGENT);
     Ok(match a.layout {
@@ -116,10 +102,10 @@ pub(super) fn slots(global: &Global, a: &UpArgs, exe: &Path) -> Result<Vec<Slot>
                 println!("note: the chat layout has no controller pane; --controller is not used");
             }
             // Inside the session `$TMUX` names the server; -L/--socket are passed on as given.
-            let server = person_flags(&global.socket());
-            let (launch, shown) = chat_launch(exe, &server, global.session());
+            let server = person_flags(socket);
+            let (launch, shown) = chat_launch(exe, &server, session);
             let mut slots = vec![Slot {
-                label: "chat".into(),
+                label: CHAT_LABEL.into(),
                 what: "the chat pane".into(),
                 flag: "--layout",
                 launch,
@@ -153,7 +139,7 @@ pub(super) async fn open_layout(
     cwd: &Path,
     existed: bool,
     windows: &mut Vec<String>,
-) -> Result<Laid, Failure> {
+) -> Result<Laid, UpError> {
     // What exists already: panes labelled for this layout, outside the daemon's window.
     let rows = session::list(tmux, session).await?;
     let found: Vec<Option<PaneRow>> = slots

@@ -21,8 +21,7 @@
 //!      `worker` and `controller` (the `@macs-agent` option, which every tool and the daemon
 //!      match first, and the pane title, which agents may rewrite).
 //!    - `chat`: the person's chat pane across the top, labelled `chat`, running `macs-bridge
-//!      chat`. A build without that subcommand runs a shell there instead, after a line saying
-//!      so. Below it `--agents N` (default 3) agent panes side by side, labelled `agent1` …
+//!      chat`. Below it `--agents N` (default 3) agent panes side by side, labelled `agent1` …
 //!      `agentN`, all running the `--worker` command; `--controller` is not used.
 //! 3. **The agents.** `--worker CMD` and `--controller CMD` (default `codex`; any CLI works) are
 //!    split into words like a shell would and run directly, never through a shell line (see
@@ -34,7 +33,8 @@
 //! 4. **The prompts.** Once an agent has been idle for a second (within `--ready-timeout`,
 //!    default 60 s), it gets its start-up prompt (`worker_prompt.txt`, `controller_prompt.txt`,
 //!    see [`crate::prompts`]; overridable in `<state dir>/prompts/`) through the same writer as
-//!    `send`. An agent that keeps showing a question (Codex's and Claude's "trust this folder")
+//!    `send`, with the settings `send` would load there (the environment, then `macs.yaml` in
+//!    the state dir: submit keys, type delay, busy lines). An agent that keeps showing a question (Codex's and Claude's "trust this folder")
 //!    is left to the person: its prompt is skipped and they are told to answer it and run `up`
 //!    again, which sends only the prompts not sent yet (the `@macs-prompted` pane option). A
 //!    pane that shows a shell or Python prompt gets nothing: it is not an agent. The chat layout
@@ -71,72 +71,89 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
-
-use crate::cli::{exit, Failure, Global};
-use crate::inject::InjectOptions;
-use crate::prompts::{self, PromptKind};
-use crate::tmux::command::KeyName;
-use crate::tmux::oneshot::{Socket, Tmux};
+use crate::config::{self, Config, ConfigError, Overrides};
+use crate::inject::{InjectError, InjectOptions};
+use crate::prompts::{self, PromptError, PromptKind};
+use crate::tmux::client::ClientError;
+use crate::tmux::oneshot::{Socket, Tmux, TmuxError};
+use crate::tools::LiveError;
 
 use agent::shell_line;
 use layout::{open_layout, print_layout, slots, Fate, Laid, Slot};
 use ready::{PromptJob, PromptResult, ReadyOptions};
 use session::{exact, BridgeStart, PaneRow, Stopped};
 
-/// The flags of `up`.
-#[derive(Debug, Clone, Args)]
-pub struct UpArgs {
-    /// `pair`: a worker and its controller side by side; `chat`: a chat pane above N agents.
-    #[arg(long, value_enum, default_value_t = Layout::Pair)]
+/// What `up` is asked to do (the command line's flags, as plain values).
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// The panes to set out.
     pub layout: Layout,
-    /// How many agent panes the chat layout has.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=12))]
+    /// How many agent panes the chat layout has (1 to 12).
     pub agents: u8,
-    /// The worker's command line (every agent's, in the chat layout) [default: codex].
-    #[arg(long, value_name = "CMD")]
+    /// The worker's command line (every agent's, in the chat layout); `None`: codex.
     pub worker: Option<String>,
-    /// The controller's command line [default: codex].
-    #[arg(long, value_name = "CMD")]
+    /// The controller's command line; `None`: codex.
     pub controller: Option<String>,
-    /// Attach to the session at the end (default when run from a terminal outside tmux).
-    #[arg(long, overrides_with = "no_attach")]
+    /// `--attach`: attach at the end.
     pub attach: bool,
-    /// Print how to attach instead of attaching.
-    #[arg(long, overrides_with = "attach")]
+    /// `--no-attach`: print how to attach instead. Neither: attach when run from a terminal.
     pub no_attach: bool,
     /// Kill the session first (stopping its daemon), then create it anew.
-    #[arg(long)]
     pub reset_session: bool,
-    /// The daemon's state dir (inbox/, outbox/, archive/, prompts/) [default: the current
-    /// directory].
-    #[arg(long, value_name = "DIR")]
+    /// The daemon's state dir; `None`: the current directory.
     pub state_dir: Option<PathBuf>,
     /// Do not start the daemon.
-    #[arg(long)]
     pub no_daemon: bool,
     /// Seconds the agents get to reach their prompt.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub ready_timeout: u64,
-    /// Write each agent's MCP configuration (Claude Code, Codex, Gemini CLI) into
-    /// DIR/<agent>/ instead of printing it.
-    #[arg(long, value_name = "DIR")]
+    /// Write each agent's MCP configuration into `DIR/<agent>/` instead of printing it.
     pub mcp_dir: Option<PathBuf>,
 }
 
-/// The flags of `down`.
-#[derive(Debug, Clone, Args)]
-pub struct DownArgs {
+/// What `down` is asked to do.
+#[derive(Debug, Clone)]
+pub struct DownOptions {
     /// Also kill the session (and with it the agents).
-    #[arg(long)]
     pub kill: bool,
     /// Seconds the daemon gets to exit after SIGTERM before its window is killed.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub timeout: u64,
 }
 
+/// Why `up` or `down` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    /// The request itself is wrong (a bad session name, a bad setting): exit code 2.
+    #[error("{0}")]
+    Usage(String),
+    /// Something went wrong on the way.
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Tmux(#[from] TmuxError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Live(#[from] LiveError),
+    #[error(transparent)]
+    Inject(#[from] InjectError),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(transparent)]
+    Launch(#[from] agent::LaunchError),
+    /// Settings that cannot be used (environment or macs.yaml): exit code 2.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl UpError {
+    /// Whether the request itself was wrong (as opposed to something failing on the way).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, UpError::Usage(_) | UpError::Config(_))
+    }
+}
+
 /// The panes `up` sets out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     /// A worker (left) and its controller (right).
     Pair,
@@ -148,22 +165,16 @@ const DEFAULT_AGENT: &str = "codex";
 /// Seconds the daemon gets to print its `started` line.
 const BRIDGE_START_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn usage(message: impl Into<String>) -> Failure {
-    Failure {
-        code: exit::USAGE,
-        message: message.into(),
-    }
+fn usage(message: impl Into<String>) -> UpError {
+    UpError::Usage(message.into())
 }
 
-fn error(message: impl Into<String>) -> Failure {
-    Failure {
-        code: exit::ERROR,
-        message: message.into(),
-    }
+fn error(message: impl Into<String>) -> UpError {
+    UpError::Failed(message.into())
 }
 
 /// Session names tmux would change (`.` and `:` become `_`) or expand (`#`) are refused.
-fn check_session_name(name: &str) -> Result<(), Failure> {
+fn check_session_name(name: &str) -> Result<(), UpError> {
     if name.is_empty()
         || name
             .chars()
@@ -223,53 +234,41 @@ fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
-/// The keystroke writer's settings from the environment `send` reads.
-fn inject_options() -> Result<InjectOptions, Failure> {
-    let delay = match env_var("TARGET_PANE_TYPE_DELAY_MS") {
-        Some(v) => v.trim().parse::<u64>().map_err(|_| {
-            usage(format!(
-                "TARGET_PANE_TYPE_DELAY_MS={v:?}: expected milliseconds"
-            ))
-        })?,
-        None => 400,
+/// The keystroke writer's settings and the classifier's lines, loaded as `send` loads them:
+/// the environment, then `macs.yaml` in the state dir. The prompts are never typed into a busy
+/// pane, whatever `guard_busy` says.
+fn writer_settings(state_dir: &Path) -> Result<(InjectOptions, usize), UpError> {
+    let overrides = Overrides {
+        state_dir: Some(state_dir.to_path_buf()),
+        ..Overrides::default()
     };
-    let keys = env_var("TARGET_PANE_SUBMIT_KEYS").unwrap_or_else(|| "Enter,C-m".into());
-    let mut submit_keys = Vec::new();
-    for k in keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
-        submit_keys
-            .push(KeyName::parse(k).map_err(|e| usage(format!("TARGET_PANE_SUBMIT_KEYS: {e}")))?);
-    }
-    if submit_keys.is_empty() {
-        return Err(usage("TARGET_PANE_SUBMIT_KEYS names no key"));
-    }
-    Ok(InjectOptions {
-        type_delay: Duration::from_millis(delay),
-        submit_keys,
-        ..InjectOptions::default()
-    })
+    let cfg = Config::load(&overrides, &config::process_env, state_dir)?;
+    let inject = InjectOptions {
+        guard_busy: true,
+        ..cfg.injection.inject_options()
+    };
+    Ok((inject, cfg.busy_lines))
 }
 
-/// Runs `macs-bridge up`.
-pub async fn up(global: &Global, a: UpArgs) -> Result<u8, Failure> {
-    let session = global.session().to_string();
+/// Runs `macs-bridge up` for `session` on `tmux`'s server.
+pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError> {
+    let session = session.to_string();
     check_session_name(&session)?;
     let cwd = std::env::current_dir()
         .map_err(|e| error(format!("cannot read the current directory: {e}")))?;
     let state_dir = absolute(a.state_dir.as_deref().unwrap_or(&cwd));
     let exe = std::env::current_exe()
         .map_err(|e| error(format!("cannot find this program's own path: {e}")))?;
+    let (inject, busy_lines) = writer_settings(&state_dir)?;
     let ready = ReadyOptions {
         timeout: Duration::from_secs(a.ready_timeout),
         idle_for: Duration::from_secs(1),
         asking_for: Duration::from_secs(3),
-        inject: inject_options()?,
-        busy_lines: env_var("TARGET_PANE_BUSY_LINES")
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(40),
+        inject,
+        busy_lines,
     };
-    let slots = slots(global, &a, &exe)?;
+    let slots = slots(&tmux.socket, &session, &a, &exe)?;
 
-    let tmux = global.tmux();
     tmux.check_version().await?;
 
     // The prompts come first: a bad override file stops `up` before anything is created.
@@ -287,8 +286,8 @@ pub async fn up(global: &Global, a: UpArgs) -> Result<u8, Failure> {
     }
 
     if a.reset_session && tmux.has_session(&session).await? {
-        let rows = session::list(&tmux, &session).await?;
-        stop_bridges(&tmux, &session, &rows, Duration::from_secs(10)).await?;
+        let rows = session::list(tmux, &session).await?;
+        stop_bridges(tmux, &session, &rows, Duration::from_secs(10)).await?;
         tmux.run(["kill-session", "-t", &exact(&session)]).await?;
         println!("session {session}: killed (--reset-session)");
     }
@@ -296,7 +295,7 @@ pub async fn up(global: &Global, a: UpArgs) -> Result<u8, Failure> {
 
     let mut windows = Vec::new();
     let laid = open_layout(
-        &tmux,
+        tmux,
         &session,
         a.layout,
         &slots,
@@ -310,18 +309,18 @@ pub async fn up(global: &Global, a: UpArgs) -> Result<u8, Failure> {
     let prompted = match laid {
         Ok(laid) => {
             print_layout(&session, existed, &slots, &laid);
-            prompt_agents(global, &slots, &laid, &texts, &state_dir, &ready).await
+            prompt_agents(tmux, &session, &slots, &laid, &texts, &state_dir, &ready).await
         }
         Err(e) => Err(e),
     };
     for w in &windows {
-        let _ = session::release_window(&tmux, w).await;
+        let _ = session::release_window(tmux, w).await;
     }
     let all_started = prompted?;
 
-    let socket_path = session::socket_path(&tmux, &session).await?;
+    let socket_path = session::socket_path(tmux, &session).await?;
     if a.no_daemon {
-        let rows = session::list(&tmux, &session).await?;
+        let rows = session::list(tmux, &session).await?;
         match rows.iter().find(|r| r.bridge && !r.dead) {
             Some(r) => println!(
                 "daemon: already running in window {} (pane {}); --no-daemon leaves it, `down` stops it",
@@ -332,7 +331,7 @@ pub async fn up(global: &Global, a: UpArgs) -> Result<u8, Failure> {
         }
     } else {
         let mut argv = vec![exe.to_string_lossy().into_owned()];
-        argv.extend(socket_flags(&global.socket(), &socket_path));
+        argv.extend(socket_flags(&tmux.socket, &socket_path));
         argv.extend(
             [
                 "--session",
@@ -344,12 +343,12 @@ pub async fn up(global: &Global, a: UpArgs) -> Result<u8, Failure> {
             ]
             .map(String::from),
         );
-        start_daemon(&tmux, &session, &cwd, &argv).await?;
+        start_daemon(tmux, &session, &cwd, &argv).await?;
     }
 
     mcp_snippets(&exe, &slots, &state_dir, a.mcp_dir.as_deref())?;
 
-    finish(global, &tmux, &a, &socket_path, all_started)
+    finish(tmux, &session, &a, &socket_path, all_started)
 }
 
 /// The MCP configuration each agent needs to talk to the bridge through tools: printed, or
@@ -359,7 +358,7 @@ fn mcp_snippets(
     slots: &[Slot],
     state_dir: &Path,
     dir: Option<&Path>,
-) -> Result<(), Failure> {
+) -> Result<(), UpError> {
     let names: Vec<&str> = slots
         .iter()
         .map(|s| s.label.as_str())
@@ -384,18 +383,12 @@ fn mcp_snippets(
                     ("codex-config.toml", &s.codex),
                     ("gemini-settings.json", &s.gemini),
                 ];
-                std::fs::create_dir_all(&d).map_err(|e| Failure {
-                    code: crate::cli::exit::ERROR,
-                    message: format!("cannot create {}: {e}", d.display()),
-                })?;
+                std::fs::create_dir_all(&d)
+                    .map_err(|e| error(format!("cannot create {}: {e}", d.display())))?;
                 for (file, text) in files {
                     let path = d.join(file);
-                    std::fs::write(&path, format!("{}\n", text.trim_end())).map_err(|e| {
-                        Failure {
-                            code: crate::cli::exit::ERROR,
-                            message: format!("cannot write {}: {e}", path.display()),
-                        }
-                    })?;
+                    std::fs::write(&path, format!("{}\n", text.trim_end()))
+                        .map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;
                 }
                 println!("MCP configuration for {name}: {}", d.display());
             }
@@ -407,13 +400,14 @@ fn mcp_snippets(
 /// Sends the start-up prompts to the agents that have not had theirs, and says what became of
 /// each. Returns false when an agent's program exited (or its pane closed) at start.
 async fn prompt_agents(
-    global: &Global,
+    tmux: &Tmux,
+    session: &str,
     slots: &[Slot],
     laid: &Laid,
     texts: &HashMap<PromptKind, String>,
     state_dir: &Path,
     opts: &ReadyOptions,
-) -> Result<bool, Failure> {
+) -> Result<bool, UpError> {
     let mut jobs = Vec::new();
     for (i, slot) in slots.iter().enumerate() {
         let (Some(kind), Some(pane)) = (slot.prompt, laid.ids[i]) else {
@@ -439,7 +433,7 @@ async fn prompt_agents(
         "waiting up to {}s for the agents to reach their prompt…",
         opts.timeout.as_secs()
     );
-    let mut results = ready::send_prompts(global, jobs, opts).await?;
+    let mut results = ready::send_prompts(tmux, session, jobs, opts).await?;
     results.sort_by_key(|(job, _)| slots.iter().position(|s| s.label == job.label));
     let mut all_started = true;
     for (job, result) in &results {
@@ -454,7 +448,7 @@ async fn prompt_agents(
             "  {:<11} {:<5} {}",
             job.label,
             job.pane.to_string(),
-            describe(result, &file, global)
+            describe(result, &file, &tmux.socket, session)
         );
     }
     Ok(all_started)
@@ -466,7 +460,7 @@ async fn start_daemon(
     session: &str,
     cwd: &Path,
     argv: &[String],
-) -> Result<(), Failure> {
+) -> Result<(), UpError> {
     let env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| k.starts_with("TARGET_PANE_") || k == "MACS_BRIDGE_LOG")
         .collect();
@@ -516,23 +510,22 @@ async fn start_daemon(
 
 /// How to stop, and attaching (or how to).
 fn finish(
-    global: &Global,
     tmux: &Tmux,
-    a: &UpArgs,
+    session: &str,
+    a: &UpOptions,
     socket_path: &str,
     all_started: bool,
-) -> Result<u8, Failure> {
-    let session = global.session();
-    let socket = global.socket();
+) -> Result<(), UpError> {
+    let socket = &tmux.socket;
     let mut stop = vec!["macs-bridge".to_string()];
-    stop.extend(person_flags(&socket));
+    stop.extend(person_flags(socket));
     stop.extend(["--session".into(), session.into(), "down".into()]);
     println!(
         "stop: {}   (add --kill to end the session too)",
         shell_line(&stop)
     );
     let target = exact(session);
-    let attach_line = tmux_line(&socket, &["attach", "-t", &target]);
+    let attach_line = tmux_line(socket, &["attach", "-t", &target]);
     if !all_started {
         println!("look at it: {attach_line}");
         return Err(error(
@@ -549,7 +542,7 @@ fn finish(
         } else {
             println!("attach from a terminal outside tmux: {attach_line}");
         }
-        return Ok(exit::OK);
+        return Ok(());
     }
     let attach = if a.attach {
         true
@@ -560,7 +553,7 @@ fn finish(
     };
     if !attach {
         println!("attach: {attach_line}");
-        return Ok(exit::OK);
+        return Ok(());
     }
     attach_now(tmux, session)
 }
@@ -574,11 +567,11 @@ fn prompt_source(kind: PromptKind, state_dir: &Path) -> String {
     }
 }
 
-fn describe(result: &PromptResult, file: &str, global: &Global) -> String {
+fn describe(result: &PromptResult, file: &str, socket: &Socket, session: &str) -> String {
     let again = {
         let mut words = vec!["macs-bridge".to_string()];
-        words.extend(person_flags(&global.socket()));
-        words.extend(["--session".into(), global.session().into(), "up".into()]);
+        words.extend(person_flags(socket));
+        words.extend(["--session".into(), session.into(), "up".into()]);
         shell_line(&words)
     };
     match result {
@@ -617,7 +610,7 @@ fn indent(text: &str, prefix: &str) -> String {
 }
 
 /// Replaces this process with `tmux attach -t =S`.
-fn attach_now(tmux: &Tmux, session: &str) -> Result<u8, Failure> {
+fn attach_now(tmux: &Tmux, session: &str) -> Result<(), UpError> {
     use std::os::unix::process::CommandExt;
     let e = std::process::Command::new(&tmux.bin)
         .args(tmux.socket.args())
@@ -632,7 +625,7 @@ async fn stop_bridges(
     session: &str,
     rows: &[PaneRow],
     timeout: Duration,
-) -> Result<usize, Failure> {
+) -> Result<usize, UpError> {
     let bridges: Vec<&PaneRow> = rows.iter().filter(|r| r.bridge).collect();
     for row in &bridges {
         let line = match session::stop_bridge(tmux, row, timeout).await? {
@@ -648,17 +641,16 @@ async fn stop_bridges(
     Ok(bridges.len())
 }
 
-/// Runs `macs-bridge down`.
-pub async fn down(global: &Global, a: DownArgs) -> Result<u8, Failure> {
-    let session = global.session().to_string();
-    let tmux = global.tmux();
+/// Runs `macs-bridge down` for `session` on `tmux`'s server.
+pub async fn down(tmux: &Tmux, session: &str, a: DownOptions) -> Result<(), UpError> {
+    let session = session.to_string();
     tmux.check_version().await?;
     if !tmux.has_session(&session).await? {
         println!("no session {session:?} on this tmux server: nothing to stop");
-        return Ok(exit::OK);
+        return Ok(());
     }
-    let rows = session::list(&tmux, &session).await?;
-    let stopped = stop_bridges(&tmux, &session, &rows, Duration::from_secs(a.timeout)).await?;
+    let rows = session::list(tmux, &session).await?;
+    let stopped = stop_bridges(tmux, &session, &rows, Duration::from_secs(a.timeout)).await?;
     if stopped == 0 {
         println!(
             "session {session}: no daemon window ({}): no daemon to stop",
@@ -675,7 +667,7 @@ pub async fn down(global: &Global, a: DownArgs) -> Result<u8, Failure> {
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(exit::OK)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -685,11 +677,7 @@ mod tests {
     #[test]
     fn odd_session_names_are_refused() {
         for bad in ["", "a.b", "a:b", "a#b", "a\nb"] {
-            assert_eq!(
-                check_session_name(bad).unwrap_err().code,
-                exit::USAGE,
-                "{bad:?}"
-            );
+            assert!(check_session_name(bad).unwrap_err().is_usage(), "{bad:?}");
         }
         for good in ["macs", "my session", "x-1_2"] {
             assert!(check_session_name(good).is_ok(), "{good:?}");

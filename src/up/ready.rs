@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::cli::{Failure, Global, LiveView};
+use crate::tmux::oneshot::Tmux;
+use crate::tools::LiveView;
+
+use super::UpError;
 use crate::detect::PaneState;
 use crate::inject::{self, InjectError, InjectOptions, Outcome, PaneWatch};
 use crate::tmux::command::{CaptureOpts, Command, OptionScope, Target};
@@ -73,15 +76,16 @@ struct Pending {
 /// Waits for each pane to be idle and sends its prompt; returns what happened to each, in the
 /// order given. Marks a pane that got its prompt with [`PROMPTED_OPTION`].
 pub async fn send_prompts(
-    global: &Global,
+    tmux: &Tmux,
+    session: &str,
     jobs: Vec<PromptJob>,
     opts: &ReadyOptions,
-) -> Result<Vec<(PromptJob, PromptResult)>, Failure> {
+) -> Result<Vec<(PromptJob, PromptResult)>, UpError> {
     let mut done: Vec<(PromptJob, PromptResult)> = Vec::new();
     if jobs.is_empty() {
         return Ok(done);
     }
-    let mut view = LiveView::open(global).await?;
+    let mut view = LiveView::open(tmux.clone(), session).await?;
     view.busy_lines = opts.busy_lines;
     let deadline = Instant::now() + opts.timeout;
     let mut pending: Vec<Pending> = jobs
@@ -133,7 +137,7 @@ async fn step(
     view: &mut LiveView,
     p: &mut Pending,
     opts: &ReadyOptions,
-) -> Result<Option<PromptResult>, Failure> {
+) -> Result<Option<PromptResult>, UpError> {
     let pane = p.job.pane;
     let target = Target::Pane(pane);
     let facts = view
@@ -229,8 +233,7 @@ async fn step(
                 PROMPTED_OPTION,
                 "1",
             ))
-            .await
-            .map_err(Failure::from)?;
+            .await?;
     }
     Ok(Some(result))
 }

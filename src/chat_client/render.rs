@@ -1,0 +1,181 @@
+//! How the chat shows what the daemon says: messages, deliveries, agents' states, detected
+//! requests and the answers to the person's commands. Text from the daemon (and so from
+//! agents' screens) is made safe to print first. No I/O.
+
+use crate::api::protocol::{
+    event, AgentStateEvent, AgentsListResult, ChatMessage, ChatSendResult, DeliveryStatus,
+    DeliveryUpdateEvent, Notification, RequestDetectedEvent,
+};
+
+/// Lines of a detected request shown.
+const REQUEST_LINES: usize = 8;
+
+pub(super) fn names_or_nobody(names: &[String]) -> String {
+    if names.is_empty() {
+        "nobody".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+pub(super) fn describe_send(r: &ChatSendResult) -> String {
+    let mut s = format!("sent #{} to {}", r.id, clean(&r.to));
+    if r.to == "all" {
+        s.push_str(&format!(" ({})", names_or_nobody(&r.recipients)));
+    }
+    if !r.queued.is_empty() {
+        s.push_str(&format!("; queued for {}", r.queued.join(", ")));
+    }
+    s
+}
+
+pub(super) fn describe_agents(r: &AgentsListResult) -> String {
+    if r.agents.is_empty() {
+        return "no agents".into();
+    }
+    let w = r
+        .agents
+        .iter()
+        .map(|a| a.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = vec![format!(
+        "{:<w$}  {:<5}  {:<8}  {:<7}  QUEUED",
+        "NAME", "PANE", "PROFILE", "STATE"
+    )];
+    for a in &r.agents {
+        out.push(format!(
+            "{:<w$}  {:<5}  {:<8}  {:<7}  {}{}",
+            clean(&a.name),
+            clean(&a.pane),
+            clean(&a.profile),
+            a.state,
+            a.queued,
+            if a.paused { "  paused" } else { "" }
+        ));
+    }
+    out.join("\n")
+}
+
+/// Text from the daemon (and so from agents' screens) made safe to print: no escape sequences
+/// or control characters but newline and tab.
+fn clean(s: &str) -> String {
+    crate::inject::sanitize(s)
+}
+
+/// `HH:MM:SS` in local time from an RFC 3339 time; the text itself when it is not one.
+fn clock(ts: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(ts) {
+        Ok(t) => t
+            .with_timezone(&chrono::Local)
+            .format("%H:%M:%S")
+            .to_string(),
+        Err(_) => clean(ts).chars().take(19).collect(),
+    }
+}
+
+fn now() -> String {
+    chrono::Local::now().format("%H:%M:%S").to_string()
+}
+
+/// Continuation lines are indented under the text.
+fn indent_rest(text: &str) -> String {
+    text.lines().collect::<Vec<_>>().join("\n    ")
+}
+
+/// `12:00:01 codex → person: text`
+pub fn format_message(m: &ChatMessage) -> String {
+    format!(
+        "{} {} → {}{}: {}",
+        clock(&m.ts),
+        clean(&m.from),
+        clean(&m.to),
+        if m.urgent { " (urgent)" } else { "" },
+        indent_rest(&clean(&m.content))
+    )
+}
+
+/// How a notification other than `chat.message` is shown; `None` for what is not shown.
+pub fn render_event(n: &Notification) -> Option<String> {
+    match n.method.as_str() {
+        event::DELIVERY_UPDATE => {
+            let d: DeliveryUpdateEvent = n.parse().ok()?;
+            if d.status == DeliveryStatus::Delivering {
+                return None;
+            }
+            let detail = d
+                .detail
+                .map(|s| format!(" ({})", clean(&s)))
+                .unwrap_or_default();
+            Some(format!(
+                "         ↳ #{} {}: {}{detail}",
+                clean(&d.message_id),
+                clean(&d.recipient),
+                d.status
+            ))
+        }
+        event::AGENT_STATE => {
+            let s: AgentStateEvent = n.parse().ok()?;
+            Some(format!("{} · {} is {}", now(), clean(&s.name), s.state))
+        }
+        event::REQUEST_DETECTED => {
+            let r: RequestDetectedEvent = n.parse().ok()?;
+            let text = clean(&r.text);
+            let lines: Vec<&str> = text.lines().collect();
+            let mut shown = lines
+                .iter()
+                .take(REQUEST_LINES)
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n    ");
+            if lines.len() > REQUEST_LINES {
+                shown.push_str(&format!(
+                    "\n    … ({} more lines)",
+                    lines.len() - REQUEST_LINES
+                ));
+            }
+            Some(format!(
+                "{} ? {} asks ({} #{}): {shown}",
+                now(),
+                clean(&r.agent),
+                clean(&r.kind),
+                clean(&r.id)
+            ))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incoming_text_cannot_move_the_cursor() {
+        let m = ChatMessage {
+            id: "7".into(),
+            ts: "2026-01-02T03:04:05Z".into(),
+            from: "codex".into(),
+            to: "person".into(),
+            content: "line one\x1b[2J\nline two\x07".into(),
+            urgent: true,
+            meta: None,
+            deliveries: vec![],
+        };
+        let s = format_message(&m);
+        assert!(!s.contains('\x1b') && !s.contains('\x07'), "{s:?}");
+        assert!(
+            s.ends_with("codex → person (urgent): line one\n    line two"),
+            "{s:?}"
+        );
+        let d = Notification::new(
+            event::DELIVERY_UPDATE,
+            serde_json::json!({"message_id":"7","recipient":"codex","status":"queued","detail":"busy"}),
+        );
+        assert_eq!(
+            render_event(&d).unwrap(),
+            "         ↳ #7 codex: queued (busy)"
+        );
+    }
+}

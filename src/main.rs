@@ -21,14 +21,14 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Some(_) if cli.daemon != macs_bridge::daemon::DaemonArgs::default() => {
+            Some(_) if cli.daemon != cli::daemon::DaemonArgs::default() => {
                 Err(cli::Failure {
                     code: exit::USAGE,
                     message: "the daemon's flags (--mode, --dry-run, --target …) go without a subcommand; put a subcommand's own flags after it".into(),
                 })
             }
             Some(tool) => cli::run_tool(&cli.global, tool).await,
-            None => macs_bridge::daemon::run(&cli.global, cli.daemon).await,
+            None => cli::daemon::run(&cli.global, cli.daemon).await,
         }
     });
     match outcome {

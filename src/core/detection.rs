@@ -123,6 +123,15 @@ impl Core {
                         });
                     }
                 }
+                (None, None) if seen.starts > 0 && scan.blocks.is_empty() => {
+                    // Started and gone between two looks without a block to show for it.
+                    capped.push(blocks::Unterminated {
+                        kind: BlockKind::Request,
+                        start_row: 0,
+                        lines: seen.lines.len(),
+                        bytes: 0,
+                    });
+                }
                 (None, None) => {}
             }
             if !capped.is_empty() && !track.capped_reported {

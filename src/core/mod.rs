@@ -115,6 +115,9 @@ pub struct PaneSeen {
     pub look: Look,
     /// The visible rows with some scrollback before them, for finding blocks.
     pub lines: Vec<String>,
+    /// Start markers that went through the pane's output since the last look (a block can
+    /// scroll out of reach between two looks).
+    pub starts: usize,
 }
 
 /// What the core wants done.

@@ -49,6 +49,7 @@ fn seen(pane: u32, state: PaneState, prompt: Option<&str>, lines: &[&str]) -> Ev
         pane: PaneId(pane),
         look: look(state, prompt),
         lines: lines.iter().map(|l| l.to_string()).collect(),
+        starts: 0,
     })
 }
 

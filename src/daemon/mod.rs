@@ -12,11 +12,9 @@ mod effects;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use clap::Args;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -24,8 +22,7 @@ use tracing::{debug, warn};
 
 use crate::api::protocol::{self as p, method, RpcError};
 use crate::api::server::{ApiMsg, Call, Subscribers};
-use crate::cli::{exit, Failure, Global};
-use crate::config::{Config, Mode, Overrides};
+use crate::config::Config;
 use crate::core::{Core, Event, PaneSeen, Request, Settings};
 use crate::detect::heuristic::Heuristics;
 use crate::detect::Profiles;
@@ -45,46 +42,47 @@ const OUTBOX_SETTLE: Duration = Duration::from_millis(300);
 /// Rows of scrollback scanned for blocks besides the visible screen.
 const SCAN_HISTORY: usize = 200;
 
-/// The daemon's flags (used when no subcommand is given).
-#[derive(Debug, Args, Default, Clone, PartialEq, Eq)]
-pub struct DaemonArgs {
-    /// auto: a controller answers; manual: a person answers through outbox/ files.
-    #[arg(long, value_name = "auto|manual")]
-    pub mode: Option<String>,
-    /// Print each detection; write nothing, type nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+/// What the daemon runs with: the loaded configuration, the tmux server, and how it prints.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    pub cfg: Config,
+    pub tmux: crate::tmux::oneshot::Tmux,
     /// Print events as JSON lines.
-    #[arg(long)]
     pub json: bool,
-    /// Treat a question at the end of the worker's turn as a request (default on).
-    #[arg(long, overrides_with = "no_heuristic")]
-    pub heuristic: bool,
-    /// Only request blocks count.
-    #[arg(long, overrides_with = "heuristic")]
-    pub no_heuristic: bool,
-    /// The worker pane (id, tmux target or label). Default: TARGET_PANE_LABEL, else `worker`.
-    #[arg(long, value_name = "PANE")]
-    pub target: Option<String>,
-    /// The state dir holding inbox/, outbox/, archive/ (default: the current directory).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// The config file (default: macs.yaml in the state dir, when present).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Auto mode: who answers, in order (pane, codex-interactive, exec, rules, manual);
-    /// repeat or separate with commas. The person (manual) always comes last.
-    #[arg(long, value_name = "BACKEND", value_delimiter = ',')]
-    pub controller_backend: Vec<String>,
-    /// The controller agent's pane for the pane backend (default: label `controller`).
-    #[arg(long, value_name = "PANE")]
-    pub controller_target: Option<String>,
-    /// The exec backend's command (shell words), run once per request with the prompt on stdin.
-    #[arg(long, value_name = "CMD")]
-    pub controller_cmd: Option<String>,
-    /// Seconds a backend may take to answer one request before the next one gets it.
-    #[arg(long, value_name = "SECS")]
-    pub controller_timeout: Option<u64>,
+    /// The worker was named on the command line: it must exist, and it beats a pinned target.
+    pub target_from_flag: bool,
+}
+
+/// Why the daemon could not start (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Profiles(#[from] crate::detect::ProfileError),
+    #[error("heuristic phrases: {0}")]
+    Heuristics(#[from] regex::Error),
+    #[error(transparent)]
+    Key(#[from] crate::tmux::command::CommandError),
+    #[error(transparent)]
+    Mailbox(#[from] crate::mailbox::MailboxError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Api(#[from] crate::api::ApiError),
+    #[error(transparent)]
+    Client(#[from] crate::tmux::client::ClientError),
+    #[error(transparent)]
+    Panes(#[from] crate::pane::FindError),
+    #[error(transparent)]
+    Claim(#[from] claim::ClaimError),
+    /// `--target` names no pane (a usage error).
+    #[error("--target {target:?} names no pane in session {session:?}; panes: {panes}")]
+    NoTarget {
+        target: String,
+        session: String,
+        panes: String,
+    },
+    #[error("{0}")]
+    Start(String),
 }
 
 /// Prints what happens, as readable lines or JSON lines.
@@ -118,6 +116,8 @@ struct Runner {
     inject: InjectOptions,
     /// Panes whose screen changed since the last look.
     dirty: HashSet<PaneId>,
+    /// Start markers seen in each pane's output since its last look.
+    starts: HashMap<PaneId, usize>,
     /// Live looks for the writers, per pane.
     looks: HashMap<PaneId, watch::Sender<Option<Look>>>,
     /// Panes a writer is typing into.
@@ -156,19 +156,20 @@ fn raise_file_limit() {
 }
 
 /// Runs the daemon until Ctrl-C or SIGTERM.
-pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
+pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     raise_file_limit();
-    let env = |k: &str| std::env::var(k).ok();
-    let overrides = overrides_from(global, &args)?;
-    let state_hint = args.state_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let cfg = Config::load(&overrides, &env, &state_hint)?;
+    let DaemonOptions {
+        cfg,
+        tmux,
+        json,
+        target_from_flag,
+    } = opts;
 
     let mut profiles = Profiles::builtin();
     if !cfg.profiles.files.is_empty() {
         profiles.load_overrides(cfg.profiles.files.iter())?;
     }
-    let heuristics = Heuristics::new(&cfg.heuristic_phrases)
-        .map_err(|e| failure(format!("heuristic phrases: {e}")))?;
+    let heuristics = Heuristics::new(&cfg.heuristic_phrases)?;
     let mut submit_keys = Vec::new();
     for k in &cfg.injection.submit_keys {
         submit_keys.push(KeyName::parse(k)?);
@@ -185,28 +186,20 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
         (None, None)
     } else {
         let mb = Mailbox::open(&cfg.state_dir)?.with_response_limit(cfg.limits.response_bytes);
-        let store = Store::open(&cfg.state_dir.join(crate::store::FILE_NAME))
-            .map_err(|e| failure(format!("cannot open the store: {e}")))?;
+        let store = Store::open(&cfg.state_dir.join(crate::store::FILE_NAME))?;
         (Some(mb), Some(store))
     };
 
-    // The socket: -L/--socket/TMUX_SOCKET, else the config file's `socket`.
-    let tmux = match (&global.socket_name, &global.socket, &cfg.socket) {
-        (None, None, Some(s)) => {
-            crate::tmux::oneshot::Tmux::new(crate::tmux::oneshot::Socket::from_env_value(s))
-        }
-        _ => global.tmux(),
-    };
     let (client, mut events) =
         Client::connect(ClientOptions::new(tmux, cfg.session.clone())).await?;
     // One daemon per session (a dry run types nothing and may watch alongside).
     if !cfg.dry_run {
         if let Err(e) = claim::claim(&client, &cfg.session, &cfg.state_dir).await {
             client.shutdown();
-            return Err(failure(e.to_string()));
+            return Err(e.into());
         }
     }
-    let settings = Settings::from_config(&cfg, args.target.is_some());
+    let settings = Settings::from_config(&cfg, target_from_flag);
     let core = Core::new(settings, profiles.clone(), heuristics, store);
     let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
     let (exec_tx, mut exec_rx) = mpsc::unbounded_channel();
@@ -221,7 +214,7 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
         drop(api_tx);
     }
     let mut r = Runner {
-        printer: Printer { json: args.json },
+        printer: Printer { json },
         cfg,
         core,
         client: client.clone(),
@@ -230,6 +223,7 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
         mailbox,
         inject,
         dirty: HashSet::new(),
+        starts: HashMap::new(),
         looks: HashMap::new(),
         writing: HashSet::new(),
         reports_tx,
@@ -248,16 +242,14 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
     // A worker named on the command line must exist: a mistyped target is an error, never
     // another pane (a target from the environment or the file may appear later, as `up`
     // starts agents).
-    if let (Some(target), None) = (&args.target, r.core.worker()) {
-        let known = r.panes.describe();
+    if target_from_flag && r.core.worker().is_none() {
+        let panes = r.panes.describe();
         claim::release(&r.client, &r.cfg.session).await;
         r.client.shutdown();
-        return Err(Failure {
-            code: exit::USAGE,
-            message: format!(
-                "--target {target:?} names no pane in session {:?}; panes: {known}",
-                r.cfg.session
-            ),
+        return Err(DaemonError::NoTarget {
+            target: r.cfg.worker.clone(),
+            session: r.cfg.session.clone(),
+            panes,
         });
     }
     r.watcher = match &r.mailbox {
@@ -302,14 +294,14 @@ pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
     }
     cancel.cancel();
     r.shutdown(&mut reports_rx).await;
-    Ok(exit::OK)
+    Ok(())
 }
 
 impl Runner {
     async fn start(
         &mut self,
         events: &mut mpsc::UnboundedReceiver<ClientEvent>,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), DaemonError> {
         let mut first = true;
         // The screens are seeded in stream order; a capture that never comes back must not
         // keep the daemon from starting (its pane is seeded when it does).
@@ -322,8 +314,8 @@ impl Runner {
             first = false;
             let ev = tokio::time::timeout_at(deadline, events.recv())
                 .await
-                .map_err(|_| failure("tmux did not send the panes in time".into()))?
-                .ok_or_else(|| failure("lost the connection to tmux".into()))?;
+                .map_err(|_| DaemonError::Start("tmux did not send the panes in time".into()))?
+                .ok_or_else(|| DaemonError::Start("lost the connection to tmux".into()))?;
             if let Some(id) = self.membership_of(&ev) {
                 self.dirty.insert(id);
             }
@@ -417,6 +409,12 @@ impl Runner {
 
     /// Applies one tmux event to the screen models; says whether the set of panes changed.
     async fn client_event(&mut self, ev: ClientEvent) -> bool {
+        if let ClientEvent::Tmux(crate::tmux::control::Event::Output { pane, data }) = &ev {
+            let n = count_starts(data);
+            if n > 0 {
+                *self.starts.entry(*pane).or_default() += n;
+            }
+        }
         let changes = match self.panes.handle(ev).await {
             Ok(c) => c,
             Err(e) => {
@@ -474,10 +472,12 @@ impl Runner {
         }
         if wants {
             let lines = pane.lines_with_history(SCAN_HISTORY);
+            let starts = self.starts.remove(&id).unwrap_or(0);
             self.feed(Event::Seen(PaneSeen {
                 pane: id,
                 look,
                 lines,
+                starts,
             }))
             .await;
         }
@@ -708,55 +708,28 @@ impl Runner {
     }
 }
 
+/// Start markers in a chunk of pane output (a marker cut between two chunks is not counted).
+fn count_starts(data: &[u8]) -> usize {
+    const STARTS: [&[u8]; 3] = [
+        b"<<CONTROLLER_REQUEST>>",
+        b"<<CONTROLLER_RESPONSE>>",
+        b"<<MESSAGE ",
+    ];
+    if !data.windows(2).any(|w| w == b"<<") {
+        return 0;
+    }
+    STARTS
+        .iter()
+        .map(|m| data.windows(m.len()).filter(|w| w == m).count())
+        .sum()
+}
+
 /// A process's parent, from `/proc/PID/stat` (the field after the command, which is in
 /// parentheses and may itself hold spaces and parentheses).
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 1..];
     after.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn failure(message: String) -> Failure {
-    Failure {
-        code: exit::ERROR,
-        message,
-    }
-}
-
-fn overrides_from(global: &Global, args: &DaemonArgs) -> Result<Overrides, Failure> {
-    let mode = match args.mode.as_deref() {
-        None => None,
-        Some("auto") => Some(Mode::Auto),
-        Some("manual") => Some(Mode::Manual),
-        Some(other) => {
-            return Err(Failure {
-                code: exit::USAGE,
-                message: format!("--mode must be auto or manual, not {other:?}"),
-            })
-        }
-    };
-    let heuristic = if args.no_heuristic {
-        Some(false)
-    } else if args.heuristic {
-        Some(true)
-    } else {
-        None
-    };
-    Ok(Overrides {
-        session: global.session_flag.clone(),
-        mode,
-        dry_run: args.dry_run.then_some(true),
-        heuristic,
-        state_dir: args.state_dir.clone(),
-        config: args.config.clone(),
-        worker: args.target.clone(),
-        controller: args.controller_target.clone(),
-        controller_backends: (!args.controller_backend.is_empty())
-            .then(|| args.controller_backend.clone()),
-        controller_cmd: args.controller_cmd.clone(),
-        controller_timeout_secs: args.controller_timeout,
-        ..Overrides::default()
-    })
 }
 
 fn spawn_signal_handler(cancel: CancellationToken) {

@@ -647,6 +647,19 @@ pub(super) fn sql_limit(limit: usize) -> i64 {
     limit.min(MAX_LIMIT) as i64
 }
 
+/// The longest request id.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Whether `id` is a valid request id: 1 to [`MAX_REQUEST_ID_LEN`] ASCII letters, digits, `-`
+/// or `_` (safe as a file name, easy to type).
+pub fn is_valid_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,17 +717,4 @@ mod tests {
         assert!(matches!(q.since, Some(Cursor::Time(_))));
         assert_eq!(q.before, Some(Cursor::Id("m-1".into())));
     }
-}
-
-/// The longest request id.
-pub const MAX_REQUEST_ID_LEN: usize = 64;
-
-/// Whether `id` is a valid request id: 1 to [`MAX_REQUEST_ID_LEN`] ASCII letters, digits, `-`
-/// or `_` (safe as a file name, easy to type).
-pub fn is_valid_request_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_REQUEST_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -7,6 +7,8 @@
 //! through [`Config::load`]: flags beat environment variables, which beat the config file
 //! (`--config`, else `macs.yaml` in the state dir), which beats the documented defaults.
 
+pub mod daemon;
+
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -48,7 +50,7 @@ pub struct Cli {
     pub global: Global,
     /// The daemon's flags (when no subcommand is given).
     #[command(flatten)]
-    pub daemon: crate::daemon::DaemonArgs,
+    pub daemon: daemon::DaemonArgs,
     #[command(subcommand)]
     pub command: Option<Tool>,
 }

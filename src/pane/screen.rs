@@ -348,6 +348,20 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_inside_the_model_is_caught_and_the_model_reset() {
+        let mut s = screen(3, 10);
+        s.feed(b"before\x1b[12").unwrap();
+        let fault = s.guard("feeding", |_| panic!("boom")).unwrap_err();
+        assert_eq!(fault.op, "feeding");
+        assert!(fault.message.contains("boom"), "{fault}");
+        assert_eq!(s.rows(), ["", "", ""]);
+        // Nothing of the sequence in progress survives the reset.
+        s.feed(b"3after").unwrap();
+        assert_eq!(s.rows()[0], "3after");
+        assert_eq!(s.size(), (3, 10));
+    }
+
+    #[test]
     fn plain_output_and_cursor() {
         let mut s = screen(3, 10);
         s.feed(b"hello\r\nworld").unwrap();

@@ -57,19 +57,7 @@ fn unreachable_key() -> KeyName {
     KeyName::parse("C-m").unwrap_or_else(|_| panic!("tmux key names Enter and C-m rejected"))
 }
 
-/// What a look at the pane shows.
-#[derive(Debug, Clone)]
-pub struct Look {
-    pub state: PaneState,
-    /// Why the classifier said so.
-    pub reason: String,
-    /// The profile that read the pane.
-    pub profile: String,
-    /// The pane's visible rows, plain text.
-    pub lines: Vec<String>,
-    /// Text on the prompt line that is input (None: no prompt line found, or empty).
-    pub prompt_input: Option<String>,
-}
+pub use crate::detect::Look;
 
 /// A live view of panes that the writer polls while it works.
 pub trait PaneWatch {

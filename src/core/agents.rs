@@ -233,112 +233,16 @@ impl Agents {
 
     /// Every pane, for messages: `%3 worker (macs:0.0)`.
     pub fn describe(&self) -> String {
-        if self.panes.is_empty() {
-            return "none".into();
-        }
-        self.panes
-            .values()
-            .map(|p| format!("{} {} ({})", p.id, p.display_name(), p.target()))
-            .collect::<Vec<_>>()
-            .join(", ")
+        crate::pane::describe_infos(self.panes.values())
     }
 }
 
-/// Resolves a target among the panes of `session`: a pane id, then the `@macs-agent` label,
-/// the title and the window name (exact, then ignoring case), then tmux target syntax
-/// (`session:window.pane`, `session:window`, `window.pane`, `window`). Names that match
-/// several panes are an error; so is a target that matches none.
+/// Resolves a target among the panes of `session`, from tmux's facts alone
+/// ([`crate::pane::resolve_in`]): a target that names no pane matches nothing.
 pub fn resolve(
     panes: &BTreeMap<PaneId, PaneInfo>,
     session: &str,
     target: &str,
 ) -> Result<PaneId, String> {
-    let target = target.trim();
-    if let Ok(id) = target.parse::<PaneId>() {
-        if panes.contains_key(&id) {
-            return Ok(id);
-        }
-        return Err(format!("no pane {target} in session {session:?}"));
-    }
-    type Field = fn(&PaneInfo) -> Option<&str>;
-    let fields: [Field; 3] = [
-        |i| i.label.as_deref(),
-        |i| Some(i.title.as_str()),
-        |i| Some(i.window_name.as_str()),
-    ];
-    for field in fields {
-        for exact in [true, false] {
-            let matches: Vec<&PaneInfo> = panes
-                .values()
-                .filter(|p| {
-                    field(p).is_some_and(|v| {
-                        if exact {
-                            v == target
-                        } else {
-                            v.eq_ignore_ascii_case(target)
-                        }
-                    })
-                })
-                .collect();
-            match matches.len() {
-                0 => {}
-                1 => return Ok(matches[0].pane_id()),
-                _ => {
-                    return Err(format!(
-                        "{target:?} names several panes: {}",
-                        matches
-                            .iter()
-                            .map(|p| format!("{} ({})", p.id, p.target()))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                }
-            }
-        }
-    }
-    // tmux target syntax, resolved from what tmux said about the panes.
-    let (sess, rest) = match target.split_once(':') {
-        Some((s, r)) => (Some(s), r),
-        None => (None, target),
-    };
-    if sess.is_some_and(|s| !s.is_empty() && s != session) {
-        return Err(format!("{target:?} is not in session {session:?}"));
-    }
-    let (window, pane) = match rest.rsplit_once('.') {
-        Some((w, p)) => (w, Some(p)),
-        None => (rest, None),
-    };
-    let in_window: Vec<&PaneInfo> = panes
-        .values()
-        .filter(|p| {
-            window.is_empty() && sess.is_some()
-                || window.parse::<u32>().is_ok_and(|w| w == p.window_index)
-                || p.window_name == window
-                || p.window == window
-        })
-        .collect();
-    let found: Vec<&PaneInfo> = match pane {
-        Some(ix) => match ix.parse::<u32>() {
-            Ok(ix) => in_window
-                .into_iter()
-                .filter(|p| p.pane_index == ix)
-                .collect(),
-            Err(_) => Vec::new(),
-        },
-        None if sess.is_some() || window.parse::<u32>().is_ok() => in_window,
-        None => Vec::new(),
-    };
-    match found.as_slice() {
-        [one] => Ok(one.pane_id()),
-        [] => Err(format!("no pane matches {target:?} in session {session:?}")),
-        several => Err(format!(
-            "{target:?} names a window of {} panes; name one ({})",
-            several.len(),
-            several
-                .iter()
-                .map(|p| p.target())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
+    crate::pane::resolve_in(panes.values(), session, target).map_err(|e| e.to_string())
 }

@@ -20,3 +20,17 @@ pub use heuristic::{is_echo, last_reply, Heuristics};
 pub use profile::{Profile, ProfileError, Profiles, FALLBACK_PROFILE};
 pub use state::{classify, prompt_input, strip_escapes, Classification, PaneState, PaneView};
 pub use tracker::BlockTracker;
+
+/// What a look at the pane shows.
+#[derive(Debug, Clone)]
+pub struct Look {
+    pub state: PaneState,
+    /// Why the classifier said so.
+    pub reason: String,
+    /// The profile that read the pane.
+    pub profile: String,
+    /// The pane's visible rows, plain text.
+    pub lines: Vec<String>,
+    /// Text on the prompt line that is input (None: no prompt line found, or empty).
+    pub prompt_input: Option<String>,
+}

@@ -1,6 +1,7 @@
 //! The pane registry: every pane of the attached session with its tmux facts (title, current
-//! command, label, size) and a screen model (`vt100`) seeded by `capture-pane -p -e` and fed by
-//! `%output`. Panes and windows created after attach are picked up live, closed ones dropped.
+//! command, label, size) and a screen model ([`screen::Screen`]) seeded by `capture-pane -p -e`
+//! and fed by `%output`. Panes and windows created after attach are picked up live, closed ones
+//! dropped.
 //!
 //! [`Panes`] is owned by one task (the core, or a one-shot tool) which feeds it every
 //! [`ClientEvent`] in order. It never types into a pane.
@@ -8,18 +9,25 @@
 //! Seeding is ordered: a capture is applied at the point of the stream where its reply was
 //! read ([`ClientEvent::Replied`]), so output that came before the capture is replaced by it
 //! and output after it lands on top — nothing is lost or applied twice.
+//!
+//! A pane's model that fails (a panic inside the emulator, caught) is logged and rebuilt from a
+//! fresh capture; other panes and the registry go on.
+
+pub mod clamp;
+pub mod screen;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, trace, warn};
 
-use crate::detect::{classify, prompt_input, Classification, PaneView, Profile, Profiles};
-use crate::inject::Look;
+use crate::detect::{classify, prompt_input, Classification, Look, PaneView, Profile, Profiles};
 use crate::tmux::client::{Client, ClientError, ClientEvent};
 use crate::tmux::command::{CaptureOpts, Command, ListScope, OptionScope, Target};
 use crate::tmux::control::Event;
 use crate::tmux::PaneId;
+
+pub use screen::{ModelFault, Screen};
 
 /// Lines of scrollback kept in each screen model.
 pub const MODEL_SCROLLBACK: usize = 1000;
@@ -34,7 +42,7 @@ pub const TARGET_OPTION: &str = "@macs-target";
 const SEP: char = '\u{1f}';
 /// The `list-panes` format: fields split by the unit separator, the title last (titles are
 /// set by programs and may hold anything).
-const LIST_FORMAT: &str = "#{pane_id}\u{1f}#{session_name}\u{1f}#{window_id}\u{1f}#{window_index}\u{1f}#{pane_index}\u{1f}#{pane_width}\u{1f}#{pane_height}\u{1f}#{pane_pid}\u{1f}#{pane_dead}\u{1f}#{alternate_on}\u{1f}#{cursor_x}\u{1f}#{cursor_y}\u{1f}#{pane_current_command}\u{1f}#{@macs-agent}\u{1f}#{@macs-profile}\u{1f}#{window_name}\u{1f}#{pane_title}";
+const LIST_FORMAT: &str = "#{pane_id}\u{1f}#{session_name}\u{1f}#{window_id}\u{1f}#{window_index}\u{1f}#{pane_index}\u{1f}#{pane_width}\u{1f}#{pane_height}\u{1f}#{pane_pid}\u{1f}#{pane_dead}\u{1f}#{alternate_on}\u{1f}#{cursor_x}\u{1f}#{cursor_y}\u{1f}#{pane_current_command}\u{1f}#{@macs-agent}\u{1f}#{@macs-profile}\u{1f}#{pane_active}\u{1f}#{window_active}\u{1f}#{window_name}\u{1f}#{pane_title}";
 
 const SUB_TITLE: &str = "macs-title";
 const SUB_COMMAND: &str = "macs-cmd";
@@ -60,6 +68,10 @@ pub struct PaneInfo {
     pub label: Option<String>,
     /// The `@macs-profile` pane option, when set.
     pub profile: Option<String>,
+    /// The active pane of its window.
+    pub active: bool,
+    /// In the session's current window.
+    pub window_active: bool,
     pub window_name: String,
     pub title: String,
 }
@@ -67,8 +79,8 @@ pub struct PaneInfo {
 impl PaneInfo {
     /// Parses one line of [`LIST_FORMAT`] output.
     pub fn parse(line: &str) -> Option<PaneInfo> {
-        let f: Vec<&str> = line.splitn(17, SEP).collect();
-        if f.len() != 17 {
+        let f: Vec<&str> = line.splitn(19, SEP).collect();
+        if f.len() != 19 {
             return None;
         }
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
@@ -88,8 +100,10 @@ impl PaneInfo {
             current_command: f[12].to_string(),
             label: opt(f[13]),
             profile: opt(f[14]),
-            window_name: f[15].to_string(),
-            title: f[16].to_string(),
+            active: f[15] == "1",
+            window_active: f[16] == "1",
+            window_name: f[17].to_string(),
+            title: f[18].to_string(),
         })
     }
 
@@ -111,19 +125,21 @@ impl PaneInfo {
 /// One pane: tmux's facts and the screen model.
 pub struct Pane {
     pub info: PaneInfo,
-    screen: vt100::Parser,
+    screen: Screen,
     last_output: Option<Instant>,
     output_bytes: u64,
+    faults: u64,
 }
 
 impl Pane {
     fn new(info: PaneInfo) -> Pane {
-        let screen = vt100::Parser::new(info.height.max(1), info.width.max(1), MODEL_SCROLLBACK);
+        let screen = Screen::new(info.height, info.width, MODEL_SCROLLBACK);
         Pane {
             info,
             screen,
             last_output: None,
             output_bytes: 0,
+            faults: 0,
         }
     }
 
@@ -131,39 +147,31 @@ impl Pane {
         self.info.pane_id()
     }
 
-    /// The visible rows, top to bottom, as plain text.
+    /// The visible rows, top to bottom, as plain text (trailing blanks trimmed, as
+    /// `capture-pane -p` gives them).
     pub fn lines(&self) -> Vec<String> {
-        let s = self.screen.screen();
-        let (_, cols) = s.size();
-        s.rows(0, cols).collect()
+        self.screen.rows()
     }
 
-    /// Up to `history` rows of scrollback (oldest first, at most one screen's height) followed
-    /// by the visible rows. Programs on the alternate screen have no scrollback: what scrolled
-    /// off is gone from tmux too.
+    /// Up to `history` rows of scrollback (oldest first) followed by the visible rows.
+    /// Programs on the alternate screen have no scrollback: what scrolled off is gone from
+    /// tmux too.
     pub fn lines_with_history(&mut self, history: usize) -> Vec<String> {
-        let (rows, cols) = self.screen.screen().size();
-        // vt100 0.15 cannot show a scrollback offset larger than the screen (it underflows),
-        // so one screen of history is what can be read.
-        self.screen.set_scrollback(history.min(usize::from(rows)));
-        let offset = self.screen.screen().scrollback();
-        let mut out = Vec::with_capacity(offset + usize::from(rows));
-        out.extend(self.screen.screen().rows(0, cols).take(offset));
-        self.screen.set_scrollback(0);
-        out.extend(self.screen.screen().rows(0, cols));
-        out
+        self.screen.lines_with_history(history)
     }
 
     /// The row the cursor is on, as plain text.
     pub fn cursor_row(&self) -> String {
-        let s = self.screen.screen();
-        let (row, _) = s.cursor_position();
-        self.lines().get(row as usize).cloned().unwrap_or_default()
+        let (row, _) = self.screen.cursor_position();
+        self.lines()
+            .get(usize::from(row))
+            .cloned()
+            .unwrap_or_default()
     }
 
-    /// The screen model (for detectors that need cells or scrollback).
-    pub fn screen(&self) -> &vt100::Screen {
-        self.screen.screen()
+    /// The screen model.
+    pub fn screen(&self) -> &Screen {
+        &self.screen
     }
 
     /// Time since the pane last printed anything (None: nothing seen since attach).
@@ -176,26 +184,39 @@ impl Pane {
         self.output_bytes
     }
 
-    fn feed(&mut self, data: &[u8]) {
-        self.screen.process(data);
+    /// How many times the screen model failed and was rebuilt.
+    pub fn model_faults(&self) -> u64 {
+        self.faults
+    }
+
+    /// Feeds output to the model. A fault (logged here) means the model was reset and wants
+    /// a capture.
+    fn feed(&mut self, data: &[u8]) -> Result<(), ModelFault> {
         self.last_output = Some(Instant::now());
         self.output_bytes += data.len() as u64;
+        let result = self.screen.feed(data);
+        self.note(result)
+    }
+
+    fn set_size(&mut self, rows: u16, cols: u16) -> Result<(), ModelFault> {
+        let result = self.screen.set_size(rows, cols);
+        self.note(result)
     }
 
     /// Replaces the model by a capture (`capture-pane -p -e` lines) and a cursor position.
-    fn seed(&mut self, lines: &[String], cursor: (u16, u16)) {
-        let (rows, cols) = (self.info.height.max(1), self.info.width.max(1));
-        let mut p = vt100::Parser::new(rows, cols, MODEL_SCROLLBACK);
-        if self.info.alternate_on {
-            p.process(b"\x1b[?1049h");
+    fn seed(&mut self, lines: &[String], cursor: (u16, u16)) -> Result<(), ModelFault> {
+        let (rows, cols) = (self.info.height, self.info.width);
+        let resized = self.screen.set_size(rows, cols);
+        let result = resized.and_then(|()| self.screen.seed(lines, cursor, self.info.alternate_on));
+        self.note(result)
+    }
+
+    fn note(&mut self, result: Result<(), ModelFault>) -> Result<(), ModelFault> {
+        if let Err(fault) = &result {
+            self.faults += 1;
+            warn!(pane = %self.info.id, op = fault.op, message = %fault.message, "screen model failed; rebuilding the pane from a capture");
         }
-        for (i, line) in lines.iter().take(rows as usize).enumerate() {
-            p.process(format!("\x1b[{};1H", i + 1).as_bytes());
-            p.process(line.as_bytes());
-            p.process(b"\x1b[0m");
-        }
-        p.process(format!("\x1b[{};{}H", cursor.1 + 1, cursor.0 + 1).as_bytes());
-        self.screen = p;
+        result
     }
 
     /// Classifies the pane with its pinned profile, or the one picked from what it shows.
@@ -349,7 +370,8 @@ impl Panes {
                 Some(pane) => {
                     let resized = (pane.info.width, pane.info.height) != (info.width, info.height);
                     if resized {
-                        pane.screen.set_size(info.height.max(1), info.width.max(1));
+                        // A fault is logged by the pane; the capture below rebuilds it.
+                        let _ = pane.set_size(info.height, info.width);
                     }
                     pane.info = info;
                     resized
@@ -411,7 +433,9 @@ impl Panes {
                 if let Some(seed) = self.seeds.remove(&seq) {
                     if let Some(pane) = self.panes.get_mut(&seed.pane) {
                         let cursor = (pane.info.cursor_x, pane.info.cursor_y);
-                        pane.seed(&seed.lines, cursor);
+                        // A capture that breaks the model is not asked for again (no loop):
+                        // the pane stays empty until its next output or resize.
+                        let _ = pane.seed(&seed.lines, cursor);
                         changes.push(PaneChange::Output(seed.pane));
                     }
                 }
@@ -428,20 +452,26 @@ impl Panes {
     ) -> Result<(), ClientError> {
         match ev {
             Event::Output { pane, data } | Event::ExtendedOutput { pane, data, .. } => {
-                match self.panes.get_mut(&pane) {
+                let fault = match self.panes.get_mut(&pane) {
                     Some(p) => {
-                        p.feed(&data);
                         changes.push(PaneChange::Output(pane));
+                        p.feed(&data).is_err()
                     }
                     None => {
                         // A pane born after the last listing.
                         trace!(%pane, "output from an unknown pane");
                         self.refresh_and_report(changes).await?;
-                        if let Some(p) = self.panes.get_mut(&pane) {
-                            p.feed(&data);
-                            changes.push(PaneChange::Output(pane));
+                        match self.panes.get_mut(&pane) {
+                            Some(p) => {
+                                changes.push(PaneChange::Output(pane));
+                                p.feed(&data).is_err()
+                            }
+                            None => false,
                         }
                     }
+                };
+                if fault && !self.seeds.values().any(|s| s.pane == pane) {
+                    self.capture(pane).await?;
                 }
             }
             Event::Pause { pane } => {
@@ -512,93 +542,28 @@ impl Panes {
         Ok(())
     }
 
-    /// Finds a pane by id (`%3`), label (the `@macs-agent` option, then the pane title, then
-    /// the window name; exact, then ignoring case) or tmux target (`macs:0.1`).
+    /// Finds a pane: see [`Panes::resolve`]. Kept `async` for its callers; it asks tmux
+    /// nothing (tmux answers for the current pane when a target does not exist).
     pub async fn find(&self, target: &str) -> Result<PaneId, FindError> {
-        let target = target.trim();
-        if let Ok(id) = target.parse::<PaneId>() {
-            if self.panes.contains_key(&id) {
-                return Ok(id);
-            }
-        }
-        type Field = fn(&PaneInfo) -> Option<&str>;
-        let fields: [Field; 3] = [
-            |i| i.label.as_deref(),
-            |i| Some(i.title.as_str()),
-            |i| Some(i.window_name.as_str()),
-        ];
-        for field in fields {
-            for exact in [true, false] {
-                let matches: Vec<&Pane> = self
-                    .panes
-                    .values()
-                    .filter(|p| {
-                        field(&p.info).is_some_and(|v| {
-                            if exact {
-                                v == target
-                            } else {
-                                v.eq_ignore_ascii_case(target)
-                            }
-                        })
-                    })
-                    .collect();
-                match matches.len() {
-                    0 => continue,
-                    1 => return Ok(matches[0].id()),
-                    _ => {
-                        return Err(FindError::Ambiguous {
-                            target: target.to_string(),
-                            matches: matches
-                                .iter()
-                                .map(|p| format!("{} ({})", p.info.id, p.info.target()))
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        })
-                    }
-                }
-            }
-        }
-        // Last, let tmux resolve it as a target, within this session.
-        let resolved = self
-            .client
-            .run(&Command::display_message(
-                Some(&Target::Name(target.to_string())),
-                "#{session_name}\u{1f}#{pane_id}",
-            ))
-            .await;
-        if let Ok(lines) = resolved {
-            if let Some((session, id)) = lines.first().and_then(|l| l.split_once(SEP)) {
-                if let Ok(id) = id.parse::<PaneId>() {
-                    if session == self.client.session() && self.panes.contains_key(&id) {
-                        return Ok(id);
-                    }
-                }
-            }
-        }
-        Err(FindError::NotFound {
-            target: target.to_string(),
-            session: self.client.session().to_string(),
-            known: self.describe(),
-        })
+        self.resolve(target)
+    }
+
+    /// Resolves a target from what the registry knows, never from tmux: a pane id (`%3`), a
+    /// label (the `@macs-agent` option, then the pane title, then the window name; exact, then
+    /// ignoring case), or tmux target syntax within the attached session (`macs:0.1`,
+    /// `macs:editor.1`, `macs:0`, `0.1`, `0`, `@2.1`, `macs:`). A window alone names its
+    /// active pane. Anything else is an error listing the panes.
+    pub fn resolve(&self, target: &str) -> Result<PaneId, FindError> {
+        resolve_in(
+            self.panes.values().map(|p| &p.info),
+            self.client.session(),
+            target,
+        )
     }
 
     /// The panes as `%1 worker (macs:0.0)`, for error messages.
     pub fn describe(&self) -> String {
-        if self.panes.is_empty() {
-            return "none".into();
-        }
-        self.panes
-            .values()
-            .map(|p| {
-                format!(
-                    "{} {} ({})",
-                    p.info.id,
-                    p.info.display_name(),
-                    p.info.target()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+        describe_infos(self.panes.values().map(|p| &p.info))
     }
 
     /// The pinned default target (`set-target`), if any.
@@ -650,19 +615,211 @@ impl Panes {
     }
 }
 
+/// The panes as `%1 worker (macs:0.0)`, for error messages.
+pub fn describe_infos<'a>(infos: impl Iterator<Item = &'a PaneInfo>) -> String {
+    let all: Vec<String> = infos
+        .map(|i| format!("{} {} ({})", i.id, i.display_name(), i.target()))
+        .collect();
+    if all.is_empty() {
+        "none".into()
+    } else {
+        all.join(", ")
+    }
+}
+
+/// [`Panes::resolve`] on a list of panes of `session` (pure: the core resolves its roles with
+/// it).
+pub fn resolve_in<'a>(
+    infos: impl Iterator<Item = &'a PaneInfo> + Clone,
+    session: &str,
+    target: &str,
+) -> Result<PaneId, FindError> {
+    let target = target.trim();
+    let ambiguous = |matches: &[&PaneInfo]| FindError::Ambiguous {
+        target: target.to_string(),
+        matches: matches
+            .iter()
+            .map(|i| format!("{} ({})", i.id, i.target()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    if let Ok(id) = target.parse::<PaneId>() {
+        if infos.clone().any(|i| i.pane_id() == id) {
+            return Ok(id);
+        }
+    }
+    if !target.is_empty() {
+        type Field = fn(&PaneInfo) -> Option<&str>;
+        let fields: [Field; 3] = [
+            |i| i.label.as_deref(),
+            |i| Some(i.title.as_str()),
+            |i| Some(i.window_name.as_str()),
+        ];
+        for field in fields {
+            for exact in [true, false] {
+                let matches: Vec<&PaneInfo> = infos
+                    .clone()
+                    .filter(|i| {
+                        field(i).is_some_and(|v| {
+                            if exact {
+                                v == target
+                            } else {
+                                v.eq_ignore_ascii_case(target)
+                            }
+                        })
+                    })
+                    .collect();
+                match matches.as_slice() {
+                    [] => continue,
+                    [one] => return Ok(one.pane_id()),
+                    _ => return Err(ambiguous(&matches)),
+                }
+            }
+        }
+    }
+    let matches = match_tmux_target(infos.clone(), session, target);
+    match matches.as_slice() {
+        [one] => Ok(one.pane_id()),
+        [] => Err(FindError::NotFound {
+            target: target.to_string(),
+            session: session.to_string(),
+            known: describe_infos(infos),
+        }),
+        _ => Err(ambiguous(&matches)),
+    }
+}
+
+/// The panes a tmux target (`[session:]window[.pane]`, `session:`, `session`) names within
+/// `session`. Several panes come back only when a window with no known active pane is named.
+fn match_tmux_target<'a>(
+    infos: impl Iterator<Item = &'a PaneInfo> + Clone,
+    session: &str,
+    target: &str,
+) -> Vec<&'a PaneInfo> {
+    let (named_session, rest) = match target.split_once(':') {
+        Some((s, rest)) => (Some(s.strip_prefix('=').unwrap_or(s)), rest),
+        None if target == session || target.strip_prefix('=') == Some(session) => {
+            (Some(session), "")
+        }
+        None => (None, target),
+    };
+    if named_session.is_some_and(|s| !s.is_empty() && s != session) {
+        return Vec::new();
+    }
+    if named_session.is_none() && rest.is_empty() {
+        return Vec::new();
+    }
+    // `window.pane`, unless what follows the last dot is no pane (window names may hold dots).
+    let (window, pane) = match rest.rsplit_once('.') {
+        Some((w, p)) if p.parse::<u32>().is_ok() || p.parse::<PaneId>().is_ok() => (w, Some(p)),
+        _ => (rest, None),
+    };
+    let in_window = |i: &&PaneInfo| -> bool {
+        if window.is_empty() {
+            i.window_active
+        } else if window.starts_with('@') {
+            i.window == window
+        } else if let Ok(index) = window.parse::<u32>() {
+            i.window_index == index
+        } else {
+            i.window_name == window
+        }
+    };
+    let candidates: Vec<&PaneInfo> = infos
+        .filter(|i| i.session == session)
+        .filter(in_window)
+        .collect();
+    match pane {
+        Some(p) => candidates
+            .into_iter()
+            .filter(|i| match p.parse::<u32>() {
+                Ok(index) => i.pane_index == index,
+                Err(_) => i.id == p,
+            })
+            .collect(),
+        None if candidates.len() <= 1 => candidates,
+        None => {
+            let active: Vec<&PaneInfo> = candidates.iter().copied().filter(|i| i.active).collect();
+            if active.len() == 1 {
+                active
+            } else {
+                candidates
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A `list-panes` line: id, session, window id, window index, pane index, size, flags,
+    /// label, window name, title.
+    #[allow(clippy::too_many_arguments)]
+    fn line(
+        id: &str,
+        session: &str,
+        window: &str,
+        wi: u32,
+        pi: u32,
+        (w, h): (u16, u16),
+        (active, window_active): (bool, bool),
+        label: &str,
+        window_name: &str,
+        title: &str,
+    ) -> String {
+        let b = |v: bool| if v { "1" } else { "0" };
+        [
+            id,
+            session,
+            window,
+            &wi.to_string(),
+            &pi.to_string(),
+            &w.to_string(),
+            &h.to_string(),
+            "4242",
+            "0",
+            "0",
+            "0",
+            "0",
+            "bash",
+            label,
+            "",
+            b(active),
+            b(window_active),
+            window_name,
+            title,
+        ]
+        .join("\u{1f}")
+    }
+
+    fn info(rows: u16, cols: u16) -> PaneInfo {
+        PaneInfo::parse(&line(
+            "%1",
+            "s",
+            "@0",
+            0,
+            0,
+            (cols, rows),
+            (true, true),
+            "",
+            "w",
+            "t",
+        ))
+        .expect("parses")
+    }
+
     #[test]
     fn list_line_parses_with_odd_titles() {
-        let line = "%3\u{1f}macs\u{1f}@1\u{1f}0\u{1f}1\u{1f}120\u{1f}40\u{1f}4242\u{1f}0\u{1f}1\u{1f}5\u{1f}39\u{1f}node\u{1f}worker\u{1f}\u{1f}win\u{1f}✦  Working… \u{1f} odd";
+        let line = "%3\u{1f}macs\u{1f}@1\u{1f}0\u{1f}1\u{1f}120\u{1f}40\u{1f}4242\u{1f}0\u{1f}1\u{1f}5\u{1f}39\u{1f}node\u{1f}worker\u{1f}\u{1f}1\u{1f}0\u{1f}win\u{1f}✦  Working… \u{1f} odd";
         let info = PaneInfo::parse(line).expect("parses");
         assert_eq!(info.id, "%3");
         assert_eq!(info.target(), "macs:0.1");
         assert_eq!(info.label.as_deref(), Some("worker"));
         assert_eq!(info.profile, None);
         assert!(info.alternate_on);
+        assert!(info.active);
+        assert!(!info.window_active);
         assert_eq!(info.title, "✦  Working… \u{1f} odd");
         assert_eq!(info.display_name(), "worker");
     }
@@ -671,35 +828,194 @@ mod tests {
     fn bad_list_lines_are_refused() {
         assert!(PaneInfo::parse("").is_none());
         assert!(PaneInfo::parse("garbage").is_none());
-        let bad_id = "x3\u{1f}macs\u{1f}@1\u{1f}0\u{1f}1\u{1f}120\u{1f}40\u{1f}1\u{1f}0\u{1f}0\u{1f}0\u{1f}0\u{1f}bash\u{1f}\u{1f}\u{1f}w\u{1f}t";
-        assert!(PaneInfo::parse(bad_id).is_none());
+        let bad_id = line(
+            "x3",
+            "macs",
+            "@1",
+            0,
+            1,
+            (120, 40),
+            (true, true),
+            "",
+            "w",
+            "t",
+        );
+        assert!(PaneInfo::parse(&bad_id).is_none());
     }
 
     #[test]
     fn seeding_reproduces_the_capture_and_cursor() {
-        let info = PaneInfo::parse("%1\u{1f}s\u{1f}@0\u{1f}0\u{1f}0\u{1f}20\u{1f}4\u{1f}1\u{1f}0\u{1f}0\u{1f}2\u{1f}1\u{1f}bash\u{1f}\u{1f}\u{1f}w\u{1f}t").expect("parses");
-        let mut pane = Pane::new(info);
+        let mut pane = Pane::new(info(4, 20));
         pane.seed(
             &["\x1b[1mhello\x1b[0m".into(), "$ ".into(), "".into()],
             (2, 1),
-        );
-        assert_eq!(pane.lines(), vec!["hello", "$ ", "", ""]);
-        pane.feed(b"ls");
+        )
+        .unwrap();
+        assert_eq!(pane.lines(), vec!["hello", "$", "", ""]);
+        pane.feed(b"ls").unwrap();
         assert_eq!(pane.cursor_row(), "$ ls");
     }
 
     #[test]
     fn history_comes_before_the_visible_rows_in_order() {
-        let info = PaneInfo::parse("%1\u{1f}s\u{1f}@0\u{1f}0\u{1f}0\u{1f}20\u{1f}3\u{1f}1\u{1f}0\u{1f}0\u{1f}0\u{1f}0\u{1f}bash\u{1f}\u{1f}\u{1f}w\u{1f}t").expect("parses");
-        let mut pane = Pane::new(info);
+        let mut pane = Pane::new(info(3, 20));
         for i in 0..10 {
-            pane.feed(format!("line{i}\r\n").as_bytes());
+            pane.feed(format!("line{i}\r\n").as_bytes()).unwrap();
         }
-        let all = pane.lines_with_history(100);
-        let text: Vec<&str> = all.iter().map(|s| s.trim_end()).collect();
-        assert_eq!(text, ["line5", "line6", "line7", "line8", "line9", ""]);
+        let all = pane.lines_with_history(5);
+        assert_eq!(
+            all,
+            ["line3", "line4", "line5", "line6", "line7", "line8", "line9", ""]
+        );
         let some = pane.lines_with_history(1);
         assert_eq!(some, vec!["line7", "line8", "line9", ""]);
         assert_eq!(pane.lines(), vec!["line8", "line9", ""]);
+        assert_eq!(pane.lines_with_history(100).len(), 11);
+    }
+
+    #[test]
+    fn a_pane_whose_model_fails_stays_usable() {
+        let mut pane = Pane::new(info(1, 1));
+        for bytes in [
+            &b"a line wider than the pane\r\n"[..],
+            "中\u{301}😀".as_bytes(),
+            b"\x1b7\x1b[?1049h\x1b8\x1b[?1049l",
+        ] {
+            // Either it works or it fails cleanly; either way the pane answers after.
+            let _ = pane.feed(bytes);
+            let _ = pane.set_size(1, 1);
+        }
+        pane.set_size(2, 10).unwrap();
+        pane.feed(b"\x1b[2J\x1b[Hafter").unwrap();
+        assert_eq!(pane.lines()[0], "after");
+    }
+
+    fn registry() -> Vec<PaneInfo> {
+        [
+            line(
+                "%0",
+                "macs",
+                "@0",
+                0,
+                0,
+                (80, 24),
+                (true, true),
+                "worker",
+                "agents",
+                "✳ Claude Code",
+            ),
+            line(
+                "%1",
+                "macs",
+                "@0",
+                0,
+                1,
+                (80, 24),
+                (false, true),
+                "controller",
+                "agents",
+                "codex",
+            ),
+            line(
+                "%2",
+                "macs",
+                "@1",
+                1,
+                0,
+                (80, 24),
+                (false, false),
+                "",
+                "logs.d",
+                "tail",
+            ),
+            line(
+                "%3",
+                "macs",
+                "@1",
+                1,
+                1,
+                (80, 24),
+                (true, false),
+                "",
+                "logs.d",
+                "tail",
+            ),
+            line(
+                "%4",
+                "macs",
+                "@2",
+                2,
+                0,
+                (80, 24),
+                (true, false),
+                "",
+                "editor",
+                "nvim",
+            ),
+        ]
+        .iter()
+        .map(|l| PaneInfo::parse(l).expect("parses"))
+        .collect()
+    }
+
+    fn resolve(target: &str) -> Result<String, String> {
+        let infos = registry();
+        resolve_in(infos.iter(), "macs", target)
+            .map(|id| id.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn resolve_ids_labels_titles_and_window_names() {
+        assert_eq!(resolve("%3"), Ok("%3".into()));
+        assert_eq!(resolve(" worker "), Ok("%0".into()));
+        assert_eq!(resolve("CONTROLLER"), Ok("%1".into()));
+        assert_eq!(resolve("nvim"), Ok("%4".into()));
+        assert_eq!(resolve("editor"), Ok("%4".into()));
+        let err = resolve("tail").unwrap_err();
+        assert!(
+            err.contains("ambiguous") && err.contains("%2") && err.contains("%3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn resolve_tmux_target_syntax() {
+        assert_eq!(resolve("macs:0.1"), Ok("%1".into()));
+        assert_eq!(resolve("=macs:1.0"), Ok("%2".into()));
+        assert_eq!(resolve("macs:editor.0"), Ok("%4".into()));
+        assert_eq!(resolve("macs:logs.d.1"), Ok("%3".into()));
+        assert_eq!(resolve("0.1"), Ok("%1".into()));
+        assert_eq!(resolve("@1.0"), Ok("%2".into()));
+        assert_eq!(resolve("macs:@2"), Ok("%4".into()));
+        // A window alone is its active pane; the session alone, its current window's.
+        assert_eq!(resolve("1"), Ok("%3".into()));
+        assert_eq!(resolve("macs:0"), Ok("%0".into()));
+        assert_eq!(resolve("macs:"), Ok("%0".into()));
+        assert_eq!(resolve("macs"), Ok("%0".into()));
+        assert_eq!(resolve("macs:1.%3"), Ok("%3".into()));
+    }
+
+    #[test]
+    fn targets_that_name_no_pane_never_resolve_to_another() {
+        for target in [
+            "%9",
+            "nobody",
+            "other:0.0",
+            "macs:0.7",
+            "macs:9",
+            "9.0",
+            "7",
+            "",
+            "macs:nowin",
+            ":0.5",
+            "macs:1.%0",
+        ] {
+            let err = resolve(target).unwrap_err();
+            assert!(
+                err.contains("no pane matches") && err.contains("%0 worker (macs:0.0)"),
+                "{target:?}: {err}"
+            );
+        }
     }
 }

@@ -1,0 +1,279 @@
+//! Bounds the work one escape sequence can cause: before the screen model sees a CSI sequence,
+//! its numeric parameters are clamped to the screen's size (`CSI 65535 @` on a 80-column screen
+//! becomes `CSI 80 @`, which does the same thing). It works on characters (after UTF-8
+//! decoding), keeps its state across chunks (a sequence split between two `%output` lines is
+//! held until its final character comes) and never holds more than [`MAX_CSI`] characters.
+//!
+//! It only rewrites numbers inside CSI sequences and drops sequences too long to be real; it
+//! passes every other character through, in order.
+
+/// The longest CSI sequence passed on (parameters and intermediates, in characters). Longer
+/// ones are dropped whole: no real program sends them.
+pub const MAX_CSI: usize = 64;
+
+/// The largest number any CSI parameter keeps (parameters are 16-bit in terminals).
+const MAX_PARAM: u64 = u16::MAX as u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Ground,
+    /// After ESC (held back, not yet passed on).
+    Escape,
+    /// After ESC and an intermediate (ESC and the intermediates were passed on).
+    EscapeIntermediate,
+    /// Inside a CSI sequence: its parameters are held in `params`.
+    Csi,
+}
+
+/// The streaming filter. One per screen model.
+#[derive(Debug, Clone)]
+pub struct Clamp {
+    state: State,
+    params: String,
+    /// The held sequence grew past [`MAX_CSI`]: it is dropped when it ends.
+    overflow: bool,
+}
+
+impl Default for Clamp {
+    fn default() -> Self {
+        Clamp::new()
+    }
+}
+
+impl Clamp {
+    pub fn new() -> Clamp {
+        Clamp {
+            state: State::Ground,
+            params: String::new(),
+            overflow: false,
+        }
+    }
+
+    /// Forgets a sequence in progress (after the model was rebuilt).
+    pub fn reset(&mut self) {
+        *self = Clamp::new();
+    }
+
+    /// Passes one character through, appending what the model should see to `out`.
+    pub fn push(&mut self, c: char, rows: u16, cols: u16, out: &mut String) {
+        match self.state {
+            State::Ground => self.ground(c, out),
+            State::Escape => match c {
+                '[' => self.start_csi(),
+                '\x1b' => out.push('\x1b'),
+                '\x18' | '\x1a' => {
+                    self.state = State::Ground;
+                    out.push(c);
+                }
+                // C0 controls are carried out in the middle of an escape sequence.
+                '\0'..='\x1f' => out.push(c),
+                '\u{80}'..='\u{9f}' => {
+                    self.state = State::Ground;
+                    self.ground(c, out);
+                }
+                ' '..='/' => {
+                    self.state = State::EscapeIntermediate;
+                    out.push('\x1b');
+                    out.push(c);
+                }
+                _ => {
+                    self.state = State::Ground;
+                    out.push('\x1b');
+                    out.push(c);
+                }
+            },
+            State::EscapeIntermediate => match c {
+                '\x1b' => self.state = State::Escape,
+                '\u{80}'..='\u{9f}' => {
+                    self.state = State::Ground;
+                    self.ground(c, out);
+                }
+                '\0'..='\x1f' | ' '..='/' => out.push(c),
+                _ => {
+                    self.state = State::Ground;
+                    out.push(c);
+                }
+            },
+            State::Csi => match c {
+                '0'..='?' | ' '..='/' => {
+                    if self.params.len() < MAX_CSI {
+                        self.params.push(c);
+                    } else {
+                        self.overflow = true;
+                    }
+                }
+                '@'..='~' => self.finish(c, rows, cols, out),
+                '\x1b' => {
+                    // The sequence is cancelled: the model would drop it too.
+                    self.params.clear();
+                    self.state = State::Escape;
+                }
+                '\x18' | '\x1a' => {
+                    self.params.clear();
+                    self.state = State::Ground;
+                    out.push(c);
+                }
+                '\0'..='\x1f' => out.push(c),
+                '\x7f' => {}
+                '\u{9b}' => self.start_csi(),
+                '\u{80}'..='\u{9f}' => {
+                    self.params.clear();
+                    self.state = State::Ground;
+                    self.ground(c, out);
+                }
+                // Some parsers take any other character as a final one: clamp as for one.
+                _ => self.finish(c, rows, cols, out),
+            },
+        }
+    }
+
+    fn ground(&mut self, c: char, out: &mut String) {
+        match c {
+            '\x1b' => self.state = State::Escape,
+            '\u{9b}' => self.start_csi(),
+            _ => out.push(c),
+        }
+    }
+
+    fn start_csi(&mut self) {
+        self.state = State::Csi;
+        self.params.clear();
+        self.overflow = false;
+    }
+
+    /// Passes the held sequence on with its numbers clamped, or drops it if it overflowed.
+    fn finish(&mut self, last: char, rows: u16, cols: u16, out: &mut String) {
+        self.state = State::Ground;
+        if self.overflow {
+            self.params.clear();
+            self.overflow = false;
+            return;
+        }
+        let private = self.params.starts_with(['<', '=', '>', '?']);
+        let (rows, cols) = (u64::from(rows.max(1)), u64::from(cols.max(1)));
+        let bound = |index: usize| -> u64 {
+            match last {
+                // Counts and positions along a row.
+                '@' | 'C' | 'D' | 'G' | 'I' | 'P' | 'X' | 'Z' | '`' | 'a' => cols,
+                // Counts and positions down the screen.
+                'A' | 'B' | 'E' | 'F' | 'L' | 'M' | 'S' | 'T' | 'd' | 'e' => rows,
+                'r' if !private => rows,
+                'H' | 'f' => match index {
+                    0 => rows,
+                    1 => cols,
+                    _ => rows.min(cols),
+                },
+                // REP: more than a screenful of repeats leaves the same screen.
+                'b' => (rows * cols).min(MAX_PARAM),
+                c if !c.is_ascii() => rows,
+                _ => MAX_PARAM,
+            }
+        };
+        out.push_str("\x1b[");
+        let mut index = 0;
+        let mut number: Option<u64> = None;
+        for c in self.params.chars() {
+            if let Some(d) = c.to_digit(10) {
+                let n = number.unwrap_or(0);
+                number = Some(
+                    n.saturating_mul(10)
+                        .saturating_add(u64::from(d))
+                        .min(u64::MAX / 10),
+                );
+                continue;
+            }
+            if let Some(n) = number.take() {
+                push_number(out, n.min(bound(index)));
+            }
+            if c == ';' {
+                index += 1;
+            }
+            out.push(c);
+        }
+        if let Some(n) = number.take() {
+            push_number(out, n.min(bound(index)));
+        }
+        out.push(last);
+        self.params.clear();
+    }
+}
+
+fn push_number(out: &mut String, n: u64) {
+    use std::fmt::Write;
+    let _ = write!(out, "{n}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(clamp: &mut Clamp, input: &str, rows: u16, cols: u16) -> String {
+        let mut out = String::new();
+        for c in input.chars() {
+            clamp.push(c, rows, cols, &mut out);
+        }
+        out
+    }
+
+    fn once(input: &str) -> String {
+        run(&mut Clamp::new(), input, 24, 80)
+    }
+
+    #[test]
+    fn counts_are_clamped_to_the_screen() {
+        assert_eq!(once("\x1b[65535@"), "\x1b[80@");
+        assert_eq!(once("\x1b[65535L"), "\x1b[24L");
+        assert_eq!(once("\x1b[65535T"), "\x1b[24T");
+        assert_eq!(once("\x1b[99999999999999999999999999S"), "\x1b[24S");
+        assert_eq!(once("x\x1b[65535b"), "x\x1b[1920b");
+        assert_eq!(once("\x1b[900;900H"), "\x1b[24;80H");
+        assert_eq!(once("\u{9b}65535P"), "\x1b[80P");
+    }
+
+    #[test]
+    fn ordinary_sequences_pass_unchanged() {
+        for s in [
+            "\x1b[1;31mred\x1b[0m",
+            "\x1b[38;2;255;128;0m",
+            "\x1b[?1049h",
+            "\x1b[?2004l",
+            "\x1b[2J\x1b[H",
+            "\x1b[5;10r",
+            "\x1b[3@",
+            "\x1b]0;title\x07",
+            "\x1b(B\x1b7\x1b8",
+            "plain text, ünïcödé 中文",
+        ] {
+            assert_eq!(once(s), s, "{s:?}");
+        }
+        // Mode numbers are not counts.
+        assert_eq!(once("\x1b[?1049r"), "\x1b[?1049r");
+    }
+
+    #[test]
+    fn a_sequence_split_across_chunks_is_clamped_whole() {
+        let mut c = Clamp::new();
+        let mut out = run(&mut c, "ab\x1b", 24, 80);
+        out += &run(&mut c, "[655", 24, 80);
+        assert_eq!(out, "ab");
+        out += &run(&mut c, "35@cd", 24, 80);
+        assert_eq!(out, "ab\x1b[80@cd");
+    }
+
+    #[test]
+    fn overlong_sequences_are_dropped_and_the_text_after_survives() {
+        let long = format!("\x1b[{}m", "1;".repeat(100));
+        assert_eq!(once(&format!("{long}after")), "after");
+        let digits = format!("\x1b[{}@after", "9".repeat(1000));
+        assert_eq!(once(&digits), "after");
+    }
+
+    #[test]
+    fn controls_inside_a_sequence_are_kept_in_order() {
+        assert_eq!(once("\x1b[6\n5535@"), "\n\x1b[80@");
+        assert_eq!(once("\x1b\n[65535@"), "\n\x1b[80@");
+        // ESC cancels a sequence in progress; CAN too.
+        assert_eq!(once("\x1b[65\x1b[3@"), "\x1b[3@");
+        assert_eq!(once("\x1b[65\x18x"), "\x18x");
+    }
+}

@@ -353,3 +353,64 @@ fn a_daemon_target_that_names_no_pane_is_an_error_with_the_panes() {
         "{text}"
     );
 }
+
+#[test]
+fn a_pane_in_copy_mode_is_never_typed_into_and_gets_its_answer_when_the_mode_ends() {
+    let server = TmuxServer::start("macs", "sleep 600");
+    labelled(
+        &server,
+        "worker",
+        &sim_command(
+            &server,
+            "worker",
+            "request\nShould I go on?\nend\nwait\nsay ok\n",
+            "",
+        ),
+        true,
+    );
+    let state = tempfile::tempdir().expect("state");
+    let daemon = Daemon::start(
+        &server,
+        state.path(),
+        &["--mode", "manual", "--no-heuristic"],
+    );
+    let id = daemon.wait_event("the request", |e| e["event"] == "request")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // A person scrolls back.
+    server.ok(&["copy-mode", "-t", "macs"]);
+    let started = std::time::Instant::now();
+    let out = server
+        .bridge("macs")
+        .args(["send", "--target", "worker", "typed while scrolled back"])
+        .output()
+        .expect("send");
+    let text = common::output_text(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("copy mode"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5), "send hung");
+    std::fs::write(
+        state.path().join("outbox").join(format!("{id}.md")),
+        "Go on.\n",
+    )
+    .expect("answer");
+    wait_for("the person told why it waits", LONG, || {
+        let status = server.ok(&[
+            "show-options",
+            "-p",
+            "-v",
+            "-q",
+            "-t",
+            "macs",
+            "@macs-status",
+        ]);
+        status.contains("copy mode").then_some(())
+    });
+    assert!(sim_inputs(&server, "worker").is_empty());
+    // The mode ends: the answer goes in.
+    server.ok(&["send-keys", "-t", "macs", "-X", "cancel"]);
+    wait_for("the answer", LONG, || {
+        (sim_inputs(&server, "worker") == ["Go on."]).then_some(())
+    });
+}

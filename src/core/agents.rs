@@ -30,6 +30,8 @@ pub struct Slot {
     pub prompt: Option<String>,
     /// The profile that read it.
     pub profile: String,
+    /// Why the classifier said so.
+    pub reason: String,
     /// A look has been seen since the start.
     pub seen: bool,
     /// What the person was last shown about the queue.
@@ -45,6 +47,7 @@ impl Default for Slot {
             state: PaneState::Unknown,
             prompt: None,
             profile: String::new(),
+            reason: String::new(),
             seen: false,
             shown: None,
         }

@@ -365,6 +365,8 @@ impl Core {
                 "waiting for a first look"
             } else if slot.state == PaneState::Idle && !slot.ready() {
                 "waiting: the prompt holds someone's text"
+            } else if slot.state == PaneState::Asking && slot.reason.contains("mode") {
+                "waiting: the pane is in copy mode"
             } else if slot.state == PaneState::Asking {
                 "waiting: a menu is open"
             } else {

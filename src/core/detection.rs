@@ -180,6 +180,7 @@ impl Core {
         slot.state = look.state;
         slot.prompt = look.prompt_input.clone();
         slot.profile = look.profile.clone();
+        slot.reason = look.reason.clone();
         slot.seen = true;
         if let Some(line) = capped_event {
             self.print("capped", line, json!({ "pane": id.to_string() }));

@@ -33,6 +33,7 @@ fn info(id: u32, label: &str) -> PaneInfo {
         title: label.into(),
         active: id == 0,
         window_active: true,
+        in_mode: false,
     }
 }
 

@@ -42,11 +42,12 @@ pub const TARGET_OPTION: &str = "@macs-target";
 const SEP: char = '\u{1f}';
 /// The `list-panes` format: fields split by the unit separator, the title last (titles are
 /// set by programs and may hold anything).
-const LIST_FORMAT: &str = "#{pane_id}\u{1f}#{session_name}\u{1f}#{window_id}\u{1f}#{window_index}\u{1f}#{pane_index}\u{1f}#{pane_width}\u{1f}#{pane_height}\u{1f}#{pane_pid}\u{1f}#{pane_dead}\u{1f}#{alternate_on}\u{1f}#{cursor_x}\u{1f}#{cursor_y}\u{1f}#{pane_current_command}\u{1f}#{@macs-agent}\u{1f}#{@macs-profile}\u{1f}#{pane_active}\u{1f}#{window_active}\u{1f}#{window_name}\u{1f}#{pane_title}";
+const LIST_FORMAT: &str = "#{pane_id}\u{1f}#{session_name}\u{1f}#{window_id}\u{1f}#{window_index}\u{1f}#{pane_index}\u{1f}#{pane_width}\u{1f}#{pane_height}\u{1f}#{pane_pid}\u{1f}#{pane_dead}\u{1f}#{alternate_on}\u{1f}#{cursor_x}\u{1f}#{cursor_y}\u{1f}#{pane_current_command}\u{1f}#{@macs-agent}\u{1f}#{@macs-profile}\u{1f}#{pane_active}\u{1f}#{window_active}\u{1f}#{pane_in_mode}\u{1f}#{window_name}\u{1f}#{pane_title}";
 
 const SUB_TITLE: &str = "macs-title";
 const SUB_COMMAND: &str = "macs-cmd";
 const SUB_LABEL: &str = "macs-label";
+const SUB_MODE: &str = "macs-mode";
 
 /// What tmux says about a pane.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -72,6 +73,8 @@ pub struct PaneInfo {
     pub active: bool,
     /// In the session's current window.
     pub window_active: bool,
+    /// In a mode (copy mode, a chooser): keys go to the mode, not to the program.
+    pub in_mode: bool,
     pub window_name: String,
     pub title: String,
 }
@@ -79,8 +82,8 @@ pub struct PaneInfo {
 impl PaneInfo {
     /// Parses one line of [`LIST_FORMAT`] output.
     pub fn parse(line: &str) -> Option<PaneInfo> {
-        let f: Vec<&str> = line.splitn(19, SEP).collect();
-        if f.len() != 19 {
+        let f: Vec<&str> = line.splitn(20, SEP).collect();
+        if f.len() != 20 {
             return None;
         }
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
@@ -102,8 +105,9 @@ impl PaneInfo {
             profile: opt(f[14]),
             active: f[15] == "1",
             window_active: f[16] == "1",
-            window_name: f[17].to_string(),
-            title: f[18].to_string(),
+            in_mode: f[17] == "1",
+            window_name: f[18].to_string(),
+            title: f[19].to_string(),
         })
     }
 
@@ -225,7 +229,29 @@ impl Pane {
         self.classify_lines(profiles, busy_lines, &lines).1
     }
 
+    /// A pane in a mode takes keys as the mode's commands: it counts as asking (never typed
+    /// into, not even urgently), with the reason.
+    fn in_mode(&self, c: &mut Classification) {
+        if self.info.in_mode {
+            c.state = crate::detect::PaneState::Asking;
+            c.reason =
+                "the pane is in a mode (copy mode: a person scrolled back); waiting until it ends"
+                    .into();
+        }
+    }
+
     fn classify_lines<'p>(
+        &self,
+        profiles: &'p Profiles,
+        busy_lines: usize,
+        lines: &[String],
+    ) -> (&'p Profile, Classification) {
+        let (profile, mut c) = self.classify_plain(profiles, busy_lines, lines);
+        self.in_mode(&mut c);
+        (profile, c)
+    }
+
+    fn classify_plain<'p>(
         &self,
         profiles: &'p Profiles,
         busy_lines: usize,
@@ -334,6 +360,7 @@ impl Panes {
             (SUB_TITLE, "#{pane_title}"),
             (SUB_COMMAND, "#{pane_current_command}"),
             (SUB_LABEL, "#{@macs-agent}"),
+            (SUB_MODE, "#{pane_in_mode}"),
         ] {
             self.client
                 .run(&Command::subscribe(name, "%*", format))
@@ -493,6 +520,12 @@ impl Panes {
                     if let Some(field) = field {
                         if *field != value {
                             *field = value;
+                            changes.push(PaneChange::Info(id));
+                        }
+                    } else if name == SUB_MODE {
+                        let in_mode = value.trim() == "1";
+                        if p.info.in_mode != in_mode {
+                            p.info.in_mode = in_mode;
                             changes.push(PaneChange::Info(id));
                         }
                     } else if name == SUB_LABEL {
@@ -787,6 +820,7 @@ mod tests {
             "",
             b(active),
             b(window_active),
+            "0",
             window_name,
             title,
         ]

@@ -23,6 +23,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod backends;
 pub mod chat;
 pub mod deliveries;
 pub mod detection;
@@ -54,7 +55,7 @@ use crate::tmux::PaneId;
 
 pub use agents::Agents;
 pub use api::Request;
-pub use requests::{Backend, ExecDone};
+pub use backends::{Backend, ExecDone};
 
 /// An API call waiting for its answer, named by the runner.
 pub type CallId = u64;
@@ -243,7 +244,7 @@ impl Settings {
             worker: cfg.worker.clone(),
             worker_from_flag,
             controller: cfg.controller.clone(),
-            chain: requests::chain(cfg),
+            chain: backends::chain(cfg),
             timeout: Duration::from_secs(cfg.controller_timeout_secs),
             rules: cfg.rules.clone(),
             limits: Limits {
@@ -268,7 +269,7 @@ pub struct Core {
     routes: Routes,
     paused: BTreeSet<String>,
     /// Requests on their way down the backend chain.
-    auto: requests::Auto,
+    auto: backends::Auto,
     /// `hello` names by connection.
     names: HashMap<u64, String>,
     /// Per name, the last message id `chat.read` returned.
@@ -303,7 +304,7 @@ impl Core {
             store,
             agents: Agents::default(),
             paused,
-            auto: requests::Auto::default(),
+            auto: backends::Auto::default(),
             names: HashMap::new(),
             read_marks: HashMap::new(),
             asks: HashMap::new(),

@@ -137,7 +137,7 @@ impl Core {
             );
             self.in_queue.insert(d.id);
             if let super::deliveries::ItemKind::Prompt { request } = &item.kind {
-                self.auto.asking = Some(super::requests::Asking {
+                self.auto.asking = Some(super::backends::Asking {
                     id: request.clone(),
                     since: self.now,
                     delivery: Some(d.id),

@@ -635,7 +635,7 @@ fn targets_resolve_purely_and_never_to_another_pane() {
 fn the_default_chain_ends_with_the_person() {
     let cfg = || Config::defaults(std::path::Path::new("."));
     assert_eq!(
-        requests::chain(&cfg()),
+        backends::chain(&cfg()),
         vec![Backend::Pane, Backend::Manual]
     );
     let mut c = cfg();
@@ -645,13 +645,13 @@ fn the_default_chain_ends_with_the_person() {
         reply: "y".into(),
     }];
     assert_eq!(
-        requests::chain(&c),
+        backends::chain(&c),
         vec![Backend::Rules, Backend::Exec, Backend::Manual]
     );
     c.controller_backends = vec!["exec".into(), "manual".into(), "pane".into()];
-    assert_eq!(requests::chain(&c), vec![Backend::Exec, Backend::Manual]);
+    assert_eq!(backends::chain(&c), vec![Backend::Exec, Backend::Manual]);
     c.controller_backends = vec!["codex-interactive".into()];
-    assert_eq!(requests::chain(&c), vec![Backend::Pane, Backend::Manual]);
+    assert_eq!(backends::chain(&c), vec![Backend::Pane, Backend::Manual]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -409,7 +409,10 @@ impl Runner {
 
     /// Applies one tmux event to the screen models; says whether the set of panes changed.
     async fn client_event(&mut self, ev: ClientEvent) -> bool {
-        if let ClientEvent::Tmux(crate::tmux::control::Event::Output { pane, data }) = &ev {
+        use crate::tmux::control::Event as T;
+        if let ClientEvent::Tmux(T::Output { pane, data } | T::ExtendedOutput { pane, data, .. }) =
+            &ev
+        {
             let n = count_starts(data);
             if n > 0 {
                 *self.starts.entry(*pane).or_default() += n;

@@ -414,3 +414,44 @@ fn a_pane_in_copy_mode_is_never_typed_into_and_gets_its_answer_when_the_mode_end
         (sim_inputs(&server, "worker") == ["Go on."]).then_some(())
     });
 }
+
+#[test]
+fn an_mcp_server_started_in_an_agents_pane_cannot_speak_for_another() {
+    let server = TmuxServer::start("macs", "sleep 600");
+    let state = tempfile::tempdir().expect("state");
+    labelled(
+        &server,
+        "a2",
+        &sim_command(&server, "a2", "on-input\nbusy 100ms\nend\n", ""),
+        true,
+    );
+    let _daemon = Daemon::start(
+        &server,
+        state.path(),
+        &["--mode", "manual", "--no-heuristic"],
+    );
+    api_ready(state.path());
+    // a1's agent starts its MCP server claiming to be a2, fed from a file, in a1's pane.
+    let input = server.path("mcp.in");
+    let output = server.path("mcp.out");
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let inited = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"send_message","arguments":{"to":"a2","content":"as someone else"}}}"#;
+    std::fs::write(&input, format!("{init}\n{inited}\n{call}\n")).expect("input");
+    let cmd = format!(
+        "sh -c '(cat {}; sleep 5) | {} mcp --as a2 --state-dir {} > {} 2>&1'",
+        input.display(),
+        env!("CARGO_BIN_EXE_macs-bridge"),
+        state.path().display(),
+        output.display()
+    );
+    labelled(&server, "a1", &cmd, false);
+    let answer = wait_for("the tool call's answer", LONG, || {
+        let text = std::fs::read_to_string(&output).ok()?;
+        text.lines()
+            .find(|l| l.contains("\"id\":2"))
+            .map(str::to_string)
+    });
+    assert!(answer.contains("a1"), "not refused as a1: {answer}");
+    assert!(sim_inputs(&server, "a2").is_empty());
+}

@@ -561,7 +561,7 @@ impl Runner {
         };
         self.next_call += 1;
         let id = self.next_call;
-        let agent = self.identity(call.client.peer_pid);
+        let agent = self.identity(call.client.peer_pid).await;
         self.calls.insert(id, call.reply);
         self.feed(Event::Call {
             call: id,
@@ -576,8 +576,31 @@ impl Runner {
     /// Who a connection is: the agent whose pane the calling process runs in (its pid descends
     /// from the pane's process), else the person. Decided from the socket's peer credentials on
     /// each call, so a process cannot keep an identity it had.
-    fn identity(&self, peer: Option<u32>) -> Option<String> {
-        let mut pid = peer?;
+    async fn identity(&self, peer: Option<u32>) -> Option<String> {
+        let pane = self.pane_of_process(peer?)?;
+        if let Some(name) = self.core.identity_of(pane) {
+            return Some(name);
+        }
+        // A pane labelled a moment ago (an agent's MCP server can connect before the label's
+        // change reaches us): ask tmux for the label now.
+        let label = self
+            .client
+            .run(&Command::show_option_value(
+                OptionScope::Pane(Target::Pane(pane)),
+                crate::pane::LABEL_OPTION,
+            ))
+            .await
+            .ok()?
+            .into_iter()
+            .next()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty() && l != crate::names::CHAT_LABEL)?;
+        Some(label)
+    }
+
+    /// The pane a process runs in (its pid descends from the pane's process).
+    fn pane_of_process(&self, peer: u32) -> Option<PaneId> {
+        let mut pid = peer;
         let panes: HashMap<u32, PaneId> = self
             .panes
             .iter()
@@ -586,7 +609,7 @@ impl Runner {
             .collect();
         for _ in 0..64 {
             if let Some(pane) = panes.get(&pid) {
-                return self.core.identity_of(*pane);
+                return Some(*pane);
             }
             match parent_of(pid) {
                 Some(parent) if parent > 1 && parent != pid => pid = parent,

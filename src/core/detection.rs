@@ -104,6 +104,7 @@ impl Core {
                 track.turn += 1;
                 track.block_this_turn = false;
                 track.asked_this_turn = false;
+                track.capped_reported = false;
             }
             track.state = look.state;
             // Blocks first, so that a block that ends the turn counts for this turn.
@@ -141,7 +142,9 @@ impl Core {
                     "{id}: a {} block of {} lines / {} bytes (at least) was never closed within the limits ({} lines, {} bytes, or what the screen keeps); ignored",
                     c.kind.label(), c.lines, c.bytes, limits.max_lines, limits.max_bytes
                 ));
-            } else if capped.is_empty() && scan.open.is_none() {
+            }
+            // Reported once per turn: a new turn, or a block that closed, starts over.
+            if !fresh.is_empty() {
                 track.capped_reported = false;
             }
             for b in fresh {

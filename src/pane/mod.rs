@@ -845,7 +845,7 @@ mod tests {
 
     #[test]
     fn list_line_parses_with_odd_titles() {
-        let line = "%3\u{1f}macs\u{1f}@1\u{1f}0\u{1f}1\u{1f}120\u{1f}40\u{1f}4242\u{1f}0\u{1f}1\u{1f}5\u{1f}39\u{1f}node\u{1f}worker\u{1f}\u{1f}1\u{1f}0\u{1f}win\u{1f}✦  Working… \u{1f} odd";
+        let line = "%3\u{1f}macs\u{1f}@1\u{1f}0\u{1f}1\u{1f}120\u{1f}40\u{1f}4242\u{1f}0\u{1f}1\u{1f}5\u{1f}39\u{1f}node\u{1f}worker\u{1f}\u{1f}1\u{1f}0\u{1f}0\u{1f}win\u{1f}✦  Working… \u{1f} odd";
         let info = PaneInfo::parse(line).expect("parses");
         assert_eq!(info.id, "%3");
         assert_eq!(info.target(), "macs:0.1");

@@ -324,3 +324,33 @@ fn rules_answer_first_and_the_chain_goes_on_when_none_matches() {
     // The controller was asked once: for the request no rule answered.
     assert_eq!(sim_inputs(&server, "controller").len(), 1);
 }
+
+#[test]
+fn a_worker_and_a_controller_that_would_talk_forever_stop_at_the_loop_guard() {
+    // Every turn ends with a question (a new one each time); a rule answers every question.
+    let worker = "busy 300ms
+say What should I do first?
+loop
+wait
+busy 300ms
+say What should I do in step $ITER?
+end
+";
+    let server = team(worker, None);
+    let state = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        state.path().join("macs.yaml"),
+        "rules:\n  - match: '(?s).'\n    reply: Keep going.\ncontroller_backends: [rules, manual]\n",
+    )
+    .expect("config");
+    let daemon = Daemon::start(&server, state.path(), &["--mode", "auto", "--heuristic"]);
+    let guard = daemon.wait_event("the loop guard", ev("guard"));
+    let id = guard["id"].as_str().expect("id").to_string();
+    daemon.wait_event("the fallback", ev_id("fallback", id.clone()));
+    let answered = sim_inputs(&server, "worker").len();
+    assert_eq!(answered, 3, "automatic answers before the guard");
+    // And it stays stopped: the question waits in the inbox for the person.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sim_inputs(&server, "worker").len(), 3);
+    assert!(state.path().join("inbox").join(format!("{id}.md")).exists());
+}

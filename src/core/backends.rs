@@ -91,9 +91,27 @@ pub struct ExecDone {
     pub result: Result<String, String>,
 }
 
+/// After this many heuristic requests in a row answered automatically (no request block in
+/// between), the next goes to the person: a worker that ends every turn with "Done." and a
+/// controller that always answers would otherwise talk forever.
+pub const MAX_HEURISTIC_STREAK: u32 = 3;
+/// After the same request was answered automatically this many times, it goes to the person.
+pub const MAX_SAME_REQUEST: usize = 2;
+
+/// What the loop guard remembers of one asking agent.
+#[derive(Debug, Default)]
+pub struct Guard {
+    /// Heuristic requests answered automatically since the last request block.
+    pub streak: u32,
+    /// Requests answered automatically lately (whitespace folded), newest last.
+    pub answered: VecDeque<String>,
+}
+
 /// Auto mode's moving parts (the durable part is in the journal).
 #[derive(Debug, Default)]
 pub struct Auto {
+    /// The loop guard, per asking agent.
+    pub guards: HashMap<String, Guard>,
     /// Requests on their way down the chain: id → the next backend to try.
     pub routes: HashMap<String, Route>,
     /// Requests waiting for the controller pane, oldest first.
@@ -106,6 +124,7 @@ pub struct Auto {
 pub struct Route {
     pub text: String,
     pub agent: String,
+    pub kind: crate::store::RequestKind,
     pub next: usize,
     pub notes: Vec<String>,
 }
@@ -121,8 +140,51 @@ pub struct Asking {
 }
 
 impl Core {
-    pub(super) fn route_new(&mut self, id: &str, text: &str, agent: &str) {
+    pub(super) fn route_new(
+        &mut self,
+        id: &str,
+        text: &str,
+        agent: &str,
+        kind: crate::store::RequestKind,
+    ) {
+        use crate::store::RequestKind;
         if !self.s.auto {
+            return;
+        }
+        let guard = self.auto.guards.entry(agent.to_string()).or_default();
+        if kind == RequestKind::Block {
+            guard.streak = 0;
+        }
+        let norm = blocks::normalize(text);
+        let same = guard.answered.iter().filter(|a| **a == norm).count();
+        let why = if kind == RequestKind::Heuristic && guard.streak >= MAX_HEURISTIC_STREAK {
+            Some(format!(
+                "loop guard: {} questions in a row at the end of {agent}'s turns were answered \
+                 automatically; a person decides whether it goes on",
+                guard.streak
+            ))
+        } else if same >= MAX_SAME_REQUEST {
+            Some(format!(
+                "loop guard: {agent} asked this {} times already and got automatic answers; a \
+                 person decides whether it goes on",
+                same
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.print(
+                "guard",
+                format!("{id}: {why}"),
+                json!({ "id": id, "agent": agent, "reason": why }),
+            );
+            if let Some(pane) = self.agents.worker {
+                self.out.push(Effect::Tell {
+                    pane,
+                    text: format!("[macs] {why}; see inbox/{id}.md"),
+                });
+            }
+            self.fallback(id, &[why]);
             return;
         }
         self.auto.routes.insert(
@@ -130,11 +192,24 @@ impl Core {
             Route {
                 text: text.to_string(),
                 agent: agent.to_string(),
+                kind,
                 next: 0,
                 notes: Vec::new(),
             },
         );
         self.route(id);
+    }
+
+    /// An automatic answer was given: the loop guard counts it.
+    fn count_automatic(&mut self, route: &Route) {
+        let guard = self.auto.guards.entry(route.agent.clone()).or_default();
+        if route.kind == crate::store::RequestKind::Heuristic {
+            guard.streak += 1;
+        }
+        guard.answered.push_back(blocks::normalize(&route.text));
+        while guard.answered.len() > 20 {
+            guard.answered.pop_front();
+        }
     }
 
     /// Sends a request down the chain, from the next backend it has not tried.
@@ -246,7 +321,9 @@ impl Core {
 
     /// A backend answered.
     pub(super) fn backend_answer(&mut self, id: &str, raw: &str, backend: &str) {
-        self.auto.routes.remove(id);
+        if let Some(route) = self.auto.routes.remove(id) {
+            self.count_automatic(&route);
+        }
         let note = format!(
             "answered by: {backend}\nat: {}\n\n{raw}\n",
             Utc::now().to_rfc3339()

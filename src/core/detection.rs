@@ -17,6 +17,9 @@ use crate::tmux::PaneId;
 
 use super::{Core, PaneSeen};
 
+/// Heuristic phrases that say a turn is over rather than ask: requests in manual mode only.
+const COMPLETION: [&str; 3] = ["done", "complete", "finished"];
+
 /// Per watched pane: what the detectors remember.
 #[derive(Debug)]
 pub struct Track {
@@ -165,7 +168,13 @@ impl Core {
                 if let Some(profile) = self.profiles.get(&look.profile) {
                     if let Some(reply) = heuristic::last_reply(profile, &look.lines) {
                         if !heuristic::is_echo(&reply, &track.typed) {
-                            if let Some(reason) = self.heuristics.judge(&reply) {
+                            let reason = self.heuristics.judge(&reply).filter(|r| {
+                                // "Done." ends a turn; in auto mode it is not a question for a
+                                // controller (that is how agents talk in circles).
+                                !(self.s.auto
+                                    && COMPLETION.iter().any(|c| *r == format!("says {c:?}")))
+                            });
+                            if let Some(reason) = reason {
                                 debug!(pane = %id, %reason, "heuristic request");
                                 track.asked_this_turn = true;
                                 requests.push((RequestKind::Heuristic, reply));

@@ -85,7 +85,7 @@ impl Core {
             json!({ "id": id, "pane": pane.to_string(), "agent": agent, "kind": kind.as_str(),
                     "text": text, "file": file }),
         );
-        self.route_new(&id, &text, agent);
+        self.route_new(&id, &text, agent, kind);
     }
 
     /// Records a request (journal, then the inbox view) and tells subscribers.
@@ -136,7 +136,7 @@ impl Core {
             format!("{id} from {from} (API): {}", first_line(question)),
             json!({ "id": id, "pane": API_PANE, "agent": from, "kind": "ask", "text": question }),
         );
-        self.route_new(&id, question, from);
+        self.route_new(&id, question, from, RequestKind::Ask);
         id
     }
 
@@ -412,6 +412,7 @@ impl Core {
                     Route {
                         text: r.text.clone(),
                         agent: r.agent.clone(),
+                        kind: r.kind,
                         next: 0,
                         notes: Vec::new(),
                     },

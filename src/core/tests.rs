@@ -703,3 +703,37 @@ async fn a_connection_from_an_agents_pane_is_that_agent_whatever_it_says() {
         ("a1", "hello")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_same_question_answered_automatically_twice_goes_to_the_person_the_third_time() {
+    let mut s = settings(true);
+    s.chain = vec![Backend::Rules, Backend::Manual];
+    s.rules = vec![crate::config::Rule {
+        regex: regex::Regex::new("(?s).").unwrap(),
+        reply: "Go on.".into(),
+    }];
+    let mut t = T::new(s);
+    let mut typed = 0;
+    let mut guarded = Vec::new();
+    for _ in 0..3 {
+        // A new turn that ends with the same question.
+        t.ev(seen(0, PaneState::Busy, None, &[]));
+        let fx = t.ev(seen(0, PaneState::Idle, None, &BLOCK));
+        for j in jobs(&fx) {
+            typed += 1;
+            done(&mut t, j);
+        }
+        guarded.extend(printed(&fx, "guard"));
+        assert_eq!(printed(&fx, "request").len(), 1, "{fx:?}");
+    }
+    assert_eq!(typed, 2, "answered automatically more than twice");
+    assert_eq!(guarded.len(), 1);
+    let id = guarded[0]["id"].as_str().unwrap();
+    let row = t.store().request(id).unwrap().unwrap();
+    assert_eq!(row.status, RequestStatus::Fallback);
+    assert!(
+        row.trail.iter().any(|s| s.contains("loop guard")),
+        "{:?}",
+        row.trail
+    );
+}

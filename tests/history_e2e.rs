@@ -99,3 +99,57 @@ fn a_fresh_state_dir_files_only_the_pending_request() {
         );
     }
 }
+
+#[test]
+fn after_a_tmux_server_restart_a_repeated_question_is_a_new_request() {
+    const ASK: &str = "request\nShould I run the test suite now?\nend\nwait\nsay ok\n";
+    let state = tempfile::tempdir().expect("state");
+    let args = ["--mode", "manual", "--no-heuristic"];
+    let server = TmuxServer::start("macs", "sleep 600");
+    let start_worker = |server: &TmuxServer| {
+        let cmd = sim_command(server, "worker", ASK, "");
+        server.ok(&["respawn-pane", "-k", "-t", "macs", &cmd]);
+        server.ok(&["set-option", "-p", "-t", "macs", "@macs-agent", "worker"]);
+    };
+    start_worker(&server);
+    let daemon = Daemon::start(&server, state.path(), &args);
+    let id = daemon.wait_event("the first request", |e| e["event"] == "request")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    std::fs::write(
+        state.path().join("outbox").join(format!("{id}.md")),
+        "Yes.\n",
+    )
+    .expect("answer");
+    daemon.wait_event("the answer", |e| e["event"] == "delivered");
+    let _ = daemon.stop();
+    // The tmux server restarts: its first pane is `%0` again, and asks the same question.
+    server.ok(&["kill-server"]);
+    wait_for("a new tmux server", LONG, || {
+        let out = server.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "macs",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "sleep 600",
+        ]);
+        out.status.success().then_some(())
+    });
+    start_worker(&server);
+    wait_for("the question on the new server", LONG, || {
+        server
+            .capture("macs")
+            .contains("Should I run the test suite now?")
+            .then_some(())
+    });
+    let daemon = Daemon::start(&server, state.path(), &args);
+    let again = daemon.wait_event("the repeated question", |e| e["event"] == "request");
+    assert_ne!(again["id"], id.as_str());
+}

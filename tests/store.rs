@@ -661,6 +661,7 @@ fn requests_round_trip_and_update() {
         answer: None,
         answer_raw: None,
         trail: Vec::new(),
+        server: "4242 1796000000".into(),
     };
     s.upsert_request(&r).unwrap();
     assert_eq!(s.request(&r.id).unwrap(), Some(r.clone()));

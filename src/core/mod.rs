@@ -69,6 +69,8 @@ pub enum Event {
         panes: Vec<PaneInfo>,
         pinned: Option<String>,
         files: Vec<String>,
+        /// Which tmux server this is (its pid and start time): pane ids are per server.
+        server: String,
     },
     /// The panes changed (came, went, were renamed or relabelled): the whole list.
     Panes(Vec<PaneInfo>),
@@ -279,6 +281,8 @@ pub struct Core {
     /// Delivery rows already in a queue (or being typed).
     in_queue: HashSet<i64>,
     started: bool,
+    /// The tmux server's identity.
+    server: String,
     now: Instant,
     out: Vec<Effect>,
 }
@@ -310,6 +314,7 @@ impl Core {
             asks: HashMap::new(),
             in_queue: HashSet::new(),
             started: false,
+            server: String::new(),
             now: Instant::now(),
             out: Vec::new(),
         }
@@ -323,7 +328,11 @@ impl Core {
                 panes,
                 pinned,
                 files,
-            } => self.start(panes, pinned, files),
+                server,
+            } => {
+                self.server = server;
+                self.start(panes, pinned, files)
+            }
             Event::Panes(panes) => self.panes_changed(panes),
             Event::Seen(seen) => self.seen(seen),
             Event::Lost => self.print(

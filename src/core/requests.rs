@@ -102,6 +102,7 @@ impl Core {
             answer: None,
             answer_raw: None,
             trail: Vec::new(),
+            server: self.server.clone(),
         };
         self.journal(|st| st.upsert_request(&row));
         self.view(View::Inbox(r.clone()));
@@ -380,6 +381,10 @@ impl Core {
             }
         }
         for r in &recent {
+            // A pane id of another tmux server names another pane (ids start again at `%0`).
+            if !r.server.is_empty() && r.server != self.server {
+                continue;
+            }
             if let Ok(pane) = r.pane.parse::<PaneId>() {
                 if r.kind != RequestKind::Ask {
                     self.preload(pane, r.kind, &r.text);

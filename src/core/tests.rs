@@ -90,6 +90,7 @@ impl T {
             panes: vec![info(0, "worker"), info(1, "controller")],
             pinned: None,
             files: Vec::new(),
+            server: "1 1".into(),
         });
         t
     }
@@ -263,6 +264,7 @@ async fn a_restart_writes_the_inbox_view_of_every_request_still_waiting() {
             panes: vec![info(0, "worker")],
             pinned: None,
             files: Vec::new(),
+            server: "1 1".into(),
         },
     );
     assert!(

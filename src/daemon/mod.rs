@@ -345,11 +345,19 @@ impl Runner {
         }
         files.sort();
         files.dedup();
+        let server = self
+            .client
+            .run(&Command::display_message(None, "#{pid} #{start_time}"))
+            .await
+            .ok()
+            .and_then(|l| l.into_iter().next())
+            .unwrap_or_default();
         let infos = self.infos();
         self.feed(Event::Start {
             panes: infos,
             pinned,
             files,
+            server,
         })
         .await;
         Ok(())

@@ -52,7 +52,8 @@ impl Store {
                     r.text,
                     r.answer,
                     r.answer_raw,
-                    r.trail.join("\n")
+                    r.trail.join("\n"),
+                    r.server
                 ])
                 .ctx("store a request")?;
             Ok(())

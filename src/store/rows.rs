@@ -77,6 +77,7 @@ pub(super) fn request_from_row(r: &Row<'_>) -> rusqlite::Result<RequestRow> {
         text: r.get(7)?,
         answer: r.get(8)?,
         answer_raw: r.get(9)?,
+        server: r.get(11)?,
         trail: trail
             .lines()
             .filter(|l| !l.is_empty())

@@ -89,7 +89,8 @@ macro_rules! requests_table {
     text        TEXT    NOT NULL,
     answer      TEXT,
     answer_raw  TEXT,
-    trail       TEXT    NOT NULL DEFAULT ''
+    trail       TEXT    NOT NULL DEFAULT '',
+    server      TEXT    NOT NULL DEFAULT ''
 ) STRICT;
 "
         )

@@ -150,16 +150,17 @@ pub(super) const LAST_MESSAGE: &str = "SELECT (SELECT max(ts_ms) FROM messages),
      (SELECT id FROM messages ORDER BY seq DESC LIMIT 1)";
 pub(super) const UPSERT_REQUEST: &str = "INSERT INTO requests \
      (id, pane, agent, kind, detected_ns, status, answered_by, updated_ms, text, answer, \
-      answer_raw, trail) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+      answer_raw, trail, server) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
      ON CONFLICT (id) DO UPDATE SET pane = excluded.pane, agent = excluded.agent, \
      kind = excluded.kind, detected_ns = excluded.detected_ns, status = excluded.status, \
      answered_by = excluded.answered_by, updated_ms = excluded.updated_ms, \
      text = excluded.text, answer = excluded.answer, answer_raw = excluded.answer_raw, \
-     trail = excluded.trail";
+     trail = excluded.trail, server = excluded.server";
 macro_rules! request_cols {
     () => {
-        "id, pane, agent, kind, detected_ns, status, answered_by, text, answer, answer_raw, trail"
+        "id, pane, agent, kind, detected_ns, status, answered_by, text, answer, answer_raw, trail, \
+         server"
     };
 }
 /// Requests still in flight (not delivered), oldest first.

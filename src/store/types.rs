@@ -397,6 +397,8 @@ pub struct RequestRow {
     pub answer_raw: Option<String>,
     /// What each backend did with it, in order ("rules: no rule matched", …).
     pub trail: Vec<String>,
+    /// The tmux server the pane belonged to (pane ids start again at `%0` after a restart).
+    pub server: String,
 }
 
 /// What [`Store::recover`](super::Store::recover) found at start-up.

@@ -11,8 +11,7 @@ use tracing::warn;
 
 use crate::config::{Config, Rule};
 use crate::detect::blocks::{self, BlockKind};
-use crate::store::{DeliveryStatus, MessageKind, NewMessage, RequestStatus};
-use crate::tmux::PaneId;
+use crate::store::{MessageKind, NewMessage, RequestStatus};
 
 use super::requests::extract_response;
 use super::{first_line, Core, Effect, View};
@@ -427,7 +426,7 @@ impl Core {
             json!({ "id": asking.id, "backend": "pane", "reason": reason }),
         );
         if let Some(c) = self.agents.controller {
-            self.drop_queued_prompts(c, &asking.id);
+            self.drop_queued(c, &asking.id, "the controller timed out");
         }
         if let Some(route) = self.auto.routes.get_mut(&asking.id) {
             route.notes.push(format!("pane: {reason}"));
@@ -450,22 +449,6 @@ impl Core {
                 }
                 self.route(&done.id);
             }
-        }
-    }
-
-    /// The prompt for request `id` is taken out of the controller's queue (timed out).
-    pub(super) fn drop_queued_prompts(&mut self, controller: PaneId, id: &str) {
-        let mut dropped = Vec::new();
-        self.agents.slot(controller).queue.waiting.retain(|i| {
-            let hit = i.request() == Some(id);
-            if hit {
-                dropped.push(i.delivery);
-            }
-            !hit
-        });
-        for d in dropped {
-            self.in_queue.remove(&d);
-            self.journal(|st| st.mark(d, DeliveryStatus::Failed, Some("the controller timed out")));
         }
     }
 }

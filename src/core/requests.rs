@@ -244,6 +244,18 @@ impl Core {
         });
     }
 
+    /// Writes the archive view of a request the journal says was delivered (a restart, or a
+    /// crash before the view was written).
+    fn archive_again(&mut self, row: &RequestRow) {
+        let facts = Delivered {
+            at: Utc::now(),
+            pane: row.pane.clone(),
+            outcome: "delivered (recorded in the journal)".into(),
+            sent_text: row.answer.clone().unwrap_or_default(),
+        };
+        self.archive(&row.id, &raw_of(row), facts);
+    }
+
     /// The answer to request `id` was typed and submitted.
     pub(super) fn answer_delivered(&mut self, id: &str, pane: PaneId, text: &str, detail: &str) {
         let Some(row) = self
@@ -274,35 +286,14 @@ impl Core {
                 warn!(%id, error = %e, "outbox file not readable now");
                 return;
             }
-            Err(e) => {
-                self.print(
-                    "error",
-                    format!("outbox/{id}.md: {e} (see outbox/{id}.error)"),
-                    json!({ "id": id, "error": e.to_string() }),
-                );
-                self.view(View::Error {
-                    id: id.to_string(),
-                    text: e.to_string(),
-                });
-                return;
-            }
+            Err(e) => return self.refuse_answer(id, &e),
         };
         let row = self
             .store
             .as_ref()
             .and_then(|s| s.request(id).ok().flatten());
         let Some(row) = row else {
-            let e = ResponseError::UnknownId { id: id.to_string() };
-            self.print(
-                "error",
-                format!("outbox/{id}.md: {e} (see outbox/{id}.error)"),
-                json!({ "id": id, "error": e.to_string() }),
-            );
-            self.view(View::Error {
-                id: id.to_string(),
-                text: e.to_string(),
-            });
-            return;
+            return self.refuse_answer(id, &ResponseError::UnknownId { id: id.to_string() });
         };
         let key = format!("{}\n{}", mtime_ns(response.modified), response.raw);
         match row.status {
@@ -311,13 +302,7 @@ impl Core {
                     || row.answer_raw.as_deref() == Some(&response.raw)
                 {
                     // The archive was interrupted: finish it.
-                    let facts = Delivered {
-                        at: Utc::now(),
-                        pane: row.pane.clone(),
-                        outcome: "delivered (recorded in the journal)".into(),
-                        sent_text: row.answer.clone().unwrap_or_default(),
-                    };
-                    self.archive(id, &raw_of(&row), facts);
+                    self.archive_again(&row);
                 } else {
                     let e = ResponseError::AlreadyAnswered { id: id.to_string() };
                     self.view(View::Error {
@@ -398,13 +383,7 @@ impl Core {
                 .and_then(|s| s.request(id).ok().flatten());
             if let Some(row) = row.filter(|r| r.status == RequestStatus::Delivered) {
                 // Delivered, but the archive view was not finished.
-                let facts = Delivered {
-                    at: Utc::now(),
-                    pane: row.pane.clone(),
-                    outcome: "delivered (recorded in the journal)".into(),
-                    sent_text: row.answer.clone().unwrap_or_default(),
-                };
-                self.archive(id, &raw_of(&row), facts);
+                self.archive_again(&row);
             }
         }
         if !self.s.auto {
@@ -439,28 +418,39 @@ impl Core {
 
     /// Answers waiting in a queue for request `id` are replaced by a newer one.
     fn drop_queued_answers(&mut self, id: &str) {
-        let mut dropped = Vec::new();
         let panes: Vec<PaneId> = self.agents.slots().map(|(p, _)| *p).collect();
         for p in panes {
-            let q = &mut self.agents.slot(p).queue;
-            q.waiting.retain(|i| {
-                let hit = i.request() == Some(id);
-                if hit {
-                    dropped.push(i.delivery);
-                }
-                !hit
-            });
+            self.drop_queued(p, id, "replaced by a newer answer");
         }
+    }
+
+    /// Takes the items for request `id` out of `pane`'s queue; their rows fail with `why`.
+    pub(super) fn drop_queued(&mut self, pane: PaneId, id: &str, why: &str) {
+        let mut dropped = Vec::new();
+        self.agents.slot(pane).queue.waiting.retain(|i| {
+            let hit = i.request() == Some(id);
+            if hit {
+                dropped.push(i.delivery);
+            }
+            !hit
+        });
         for d in dropped {
             self.in_queue.remove(&d);
-            self.journal(|st| {
-                st.mark(
-                    d,
-                    DeliveryStatus::Failed,
-                    Some("replaced by a newer answer"),
-                )
-            });
+            self.journal(|st| st.mark(d, DeliveryStatus::Failed, Some(why)));
         }
+    }
+
+    /// An answer file that cannot be used: said on the console and in `outbox/<id>.error`.
+    fn refuse_answer(&mut self, id: &str, e: &ResponseError) {
+        self.print(
+            "error",
+            format!("outbox/{id}.md: {e} (see outbox/{id}.error)"),
+            json!({ "id": id, "error": e.to_string() }),
+        );
+        self.view(View::Error {
+            id: id.to_string(),
+            text: e.to_string(),
+        });
     }
 
     /// `request.ask` calls waiting for `id` get their answer.

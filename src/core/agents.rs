@@ -15,7 +15,7 @@ use crate::names::CHAT_LABEL;
 use crate::pane::PaneInfo;
 use crate::tmux::PaneId;
 
-use super::deliveries::Queue;
+use super::deliveries::{Item, Queue};
 use super::detection::Track;
 use super::recovery::Recovering;
 
@@ -75,18 +75,26 @@ pub struct Agents {
 }
 
 impl Agents {
-    pub fn set_panes(&mut self, panes: Vec<PaneInfo>) {
+    /// Takes the new list of panes; returns the items that waited for panes that are gone.
+    pub fn set_panes(&mut self, panes: Vec<PaneInfo>) -> Vec<Item> {
         self.panes = panes.into_iter().map(|p| (p.pane_id(), p)).collect();
         let live = &self.panes;
-        // Keep the slots of panes that are gone only while they hold work (it is reported).
-        self.slots
-            .retain(|id, s| live.contains_key(id) || !s.queue.is_empty());
+        let mut orphans = Vec::new();
+        // A gone pane's slot stays only while a writer works in it (its report comes back).
+        self.slots.retain(|id, s| {
+            if live.contains_key(id) {
+                return true;
+            }
+            orphans.extend(s.queue.waiting.drain(..));
+            s.queue.in_flight.is_some()
+        });
         if self.worker.is_some_and(|w| !live.contains_key(&w)) {
             self.worker = None;
         }
         if self.controller.is_some_and(|c| !live.contains_key(&c)) {
             self.controller = None;
         }
+        orphans
     }
 
     pub fn info(&self, pane: PaneId) -> Option<&PaneInfo> {

@@ -320,9 +320,17 @@ impl Core {
 
     /// A backend answered.
     pub(super) fn backend_answer(&mut self, id: &str, raw: &str, backend: &str) {
-        if let Some(route) = self.auto.routes.remove(id) {
-            self.count_automatic(&route);
-        }
+        // No route: answered already (a person was quicker), or given up; a late answer from
+        // a backend is not a second answer.
+        let Some(route) = self.auto.routes.remove(id) else {
+            self.print(
+                "ignored",
+                format!("{id}: a late answer from {backend}; the request was answered already"),
+                json!({ "id": id, "backend": backend }),
+            );
+            return;
+        };
+        self.count_automatic(&route);
         let note = format!(
             "answered by: {backend}\nat: {}\n\n{raw}\n",
             Utc::now().to_rfc3339()

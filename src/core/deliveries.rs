@@ -175,13 +175,17 @@ impl Core {
             .agent_of(pane)
             .is_some_and(|n| self.paused.contains(&n));
         let slot = self.agents.slot(pane);
-        let can = slot.queue.in_flight.is_none() && slot.recovering.is_empty() && !paused;
         let front_urgent = slot.queue.waiting.front().is_some_and(|i| i.urgent);
         let front_key = slot
             .queue
             .waiting
             .front()
             .is_some_and(|i| matches!(i.kind, ItemKind::Key(_)));
+        // A key (the person's `!C-c`) goes also to a paused agent: pausing holds messages.
+        let can = slot.queue.in_flight.is_none()
+            && slot.recovering.is_empty()
+            && (!paused || front_key)
+            && !self.stopping;
         let go = can
             && slot.seen
             && (slot.ready() || front_key || (front_urgent && slot.state == PaneState::Busy));
@@ -264,13 +268,41 @@ impl Core {
                     "the response has nothing to send once control characters are removed",
                 );
             }
-            Err(e) => {
-                // Nothing was typed: back to the front of the queue.
+            Err(e @ (InjectError::NotIdle { .. } | InjectError::PromptHasText { .. }))
+                if self.agents.info(pane).is_some() =>
+            {
+                // Refused before the first keystroke: back to the front of the queue.
                 debug!(%pane, error = %e, "not delivered yet; back in the queue");
                 let detail = e.to_string();
                 self.journal(|st| st.mark(item.delivery, DS::Queued, Some(&detail)));
                 self.delivery_update(&item, DS::Queued, Some(&detail));
                 self.agents.slot(pane).queue.waiting.push_front(item);
+            }
+            Err(e) if self.agents.info(pane).is_none() => {
+                // The pane is gone: the row waits in the journal for its recipient's next pane.
+                let detail = e.to_string();
+                self.in_queue.remove(&item.delivery);
+                self.journal(|st| st.mark(item.delivery, DS::Queued, Some(&detail)));
+                self.delivery_update(&item, DS::Queued, Some(&detail));
+            }
+            Err(e) => {
+                // tmux failed somewhere in the middle (a timeout, a lost connection): what
+                // reached the pane is unknown. The journal's stage and a look at the pane decide,
+                // as after a crash; nothing is typed again on a guess.
+                debug!(%pane, error = %e, "the writer failed midway; looking at the pane");
+                let stage = self
+                    .store
+                    .as_ref()
+                    .and_then(|st| st.delivery(item.delivery).ok().flatten())
+                    .and_then(|(d, _)| d.stage);
+                self.agents
+                    .slot(pane)
+                    .recovering
+                    .push(super::recovery::Recovering {
+                        item,
+                        typed: job.text.clone(),
+                        stage,
+                    });
             }
         }
         self.out.push(Effect::Look(vec![pane]));

@@ -109,6 +109,8 @@ pub enum Event {
     },
     /// Time passed (a tick of about 100 ms).
     Tick,
+    /// The daemon is stopping: finish what is being typed, start nothing new.
+    Stopping,
 }
 
 /// A pane's screen as the runner's model shows it.
@@ -283,6 +285,8 @@ pub struct Core {
     started: bool,
     /// The tmux server's identity.
     server: String,
+    /// The daemon is stopping: nothing new is typed.
+    stopping: bool,
     now: Instant,
     out: Vec<Effect>,
 }
@@ -315,6 +319,7 @@ impl Core {
             in_queue: HashSet::new(),
             started: false,
             server: String::new(),
+            stopping: false,
             now: Instant::now(),
             out: Vec::new(),
         }
@@ -361,6 +366,7 @@ impl Core {
             }
             Event::Done { job, result } => self.done(job, result),
             Event::Tick => self.tick(),
+            Event::Stopping => self.stopping = true,
         }
         std::mem::take(&mut self.out)
     }
@@ -465,27 +471,51 @@ impl Core {
             json!({ "session": self.s.session, "mode": mode,
                     "worker": worker.map(|p| p.to_string()) }),
         );
-        self.recover_requests(&files);
+        // Rows half-typed first: a controller prompt being typed is not asked again.
         self.recover_typing();
-        for name in self.agents.names() {
-            self.load_queue(&name);
-        }
+        self.recover_requests(&files);
+        self.load_all_queues();
         self.started = true;
         let all = self.agents.watched_panes();
         self.out.push(Effect::Look(all));
     }
 
     fn panes_changed(&mut self, panes: Vec<PaneInfo>) {
-        self.agents.set_panes(panes);
+        // Items waiting for a pane that is gone go back to the journal's queue: an agent whose
+        // pane comes back under another id gets them there.
+        for item in self.agents.set_panes(panes) {
+            self.in_queue.remove(&item.delivery);
+        }
+        let (worker, controller) = (self.agents.worker, self.agents.controller);
         let gained = self.resolve_roles();
         for name in gained {
             self.load_queue(&name);
+        }
+        if self.agents.worker != worker || self.agents.controller != controller {
+            self.load_all_queues();
         }
         if !self.auto.waiting.is_empty() {
             self.pump_controller();
         }
         let all = self.agents.watched_panes();
         self.out.push(Effect::Look(all));
+    }
+
+    /// Loads every recipient's queued rows into its pane's queue: the chat agents', and the
+    /// worker's and the controller's (which need not be chat agents).
+    fn load_all_queues(&mut self) {
+        for name in self.agents.names() {
+            self.load_queue(&name);
+        }
+        for pane in [self.agents.worker, self.agents.controller]
+            .into_iter()
+            .flatten()
+        {
+            if self.agents.agent_of(pane).is_none() {
+                let name = self.agents.recipient(pane);
+                self.load_queue_of(pane, &name);
+            }
+        }
     }
 
     /// Looks up the worker, the controller and the chat agents again; returns the agents that

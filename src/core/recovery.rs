@@ -109,12 +109,22 @@ impl Core {
             }
         };
         for (d, m) in rows {
+            // The row's pane only while it is still its recipient's (pane ids are reused after a
+            // tmux server restart); else the recipient's pane now.
             let pane = d
                 .pane
                 .as_deref()
                 .and_then(|p| p.parse::<PaneId>().ok())
-                .filter(|p| self.agents.info(*p).is_some())
-                .or_else(|| self.agents.pane_of(&d.recipient));
+                .filter(|p| {
+                    self.agents.info(*p).is_some() && self.agents.recipient(*p) == d.recipient
+                })
+                .or_else(|| self.agents.pane_of(&d.recipient))
+                .or_else(|| {
+                    [self.agents.worker, self.agents.controller]
+                        .into_iter()
+                        .flatten()
+                        .find(|p| self.agents.recipient(*p) == d.recipient)
+                });
             let Some(item) = Item::from_row(d.id, &d.recipient, &m) else {
                 continue;
             };

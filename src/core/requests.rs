@@ -189,11 +189,15 @@ impl Core {
             self.answer_asks(id);
             return;
         }
+        // The pane that asked, when it is still the same pane (same tmux server, same name);
+        // else the worker.
+        let same_server = row.server.is_empty() || row.server == self.server;
         let pane = row
             .pane
             .parse::<PaneId>()
             .ok()
-            .filter(|p| self.agents.info(*p).is_some())
+            .filter(|p| same_server && self.agents.info(*p).is_some())
+            .filter(|p| self.agents.display(*p) == row.agent)
             .or(self.agents.worker);
         let recipient = match pane {
             Some(p) => self.agents.recipient(p),
@@ -321,6 +325,15 @@ impl Core {
                 // New, or a newer answer while the old one waits: it replaces the queued one.
                 self.drop_queued_answers(id);
                 self.auto.routes.remove(id);
+                self.auto.waiting.retain(|w| w != id);
+                if self.auto.asking.as_ref().is_some_and(|a| a.id == id) {
+                    // The person answered what the controller is working on: it is free again.
+                    self.auto.asking = None;
+                    if let Some(c) = self.agents.controller {
+                        self.drop_queued(c, id, "answered by a person first");
+                    }
+                    self.pump_controller();
+                }
                 self.take_answer(
                     id,
                     &response.raw,
@@ -389,19 +402,56 @@ impl Core {
         if !self.s.auto {
             return;
         }
+        // Controller prompts still queued from before: their requests are asked again below,
+        // once each.
+        if let Some(c) = self.agents.controller {
+            let recipient = self.agents.recipient(c);
+            let stale: Vec<i64> = self
+                .store
+                .as_ref()
+                .and_then(|st| st.next_deliveries_with_messages(&recipient, 1000).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, m)| m.kind == crate::store::MessageKind::Prompt)
+                .map(|(d, _)| d.id)
+                .collect();
+            for d in stale {
+                self.journal(|st| {
+                    st.mark(
+                        d,
+                        DeliveryStatus::Failed,
+                        Some("asked again after a restart"),
+                    )
+                });
+            }
+        }
+        let asking = self.auto.asking.as_ref().map(|a| a.id.clone());
         for r in active {
             if matches!(r.status, RequestStatus::Open | RequestStatus::Asked) {
+                let being_asked = asking.as_deref() == Some(r.id.as_str());
+                // The request whose prompt was being typed stays with the controller.
+                let next = if being_asked {
+                    self.s
+                        .chain
+                        .iter()
+                        .position(|b| *b == super::Backend::Pane)
+                        .map_or(0, |i| i + 1)
+                } else {
+                    0
+                };
                 self.auto.routes.insert(
                     r.id.clone(),
                     Route {
                         text: r.text.clone(),
                         agent: r.agent.clone(),
                         kind: r.kind,
-                        next: 0,
+                        next,
                         notes: Vec::new(),
                     },
                 );
-                self.route(&r.id);
+                if !being_asked {
+                    self.route(&r.id);
+                }
             }
         }
     }

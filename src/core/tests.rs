@@ -739,3 +739,122 @@ async fn the_same_question_answered_automatically_twice_goes_to_the_person_the_t
         row.trail
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_queued_for_an_unlabelled_worker_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("macs.sqlite3");
+    let mut worker = info(0, "x");
+    worker.label = None;
+    worker.window_name = "worker".into();
+    worker.title = "bash".into();
+    let start = |core: &mut Core| {
+        core.handle(
+            T::now(),
+            Event::Start {
+                panes: vec![worker.clone()],
+                pinned: None,
+                files: Vec::new(),
+                server: "1 1".into(),
+            },
+        )
+    };
+    let mut core = core_with(settings(false), Store::open(&path).unwrap());
+    start(&mut core);
+    let fx = core.handle(T::now(), seen(0, PaneState::Idle, None, &BLOCK));
+    let id = printed(&fx, "request")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    core.handle(T::now(), seen(0, PaneState::Busy, None, &BLOCK));
+    core.handle(
+        T::now(),
+        Event::Outbox {
+            id: id.clone(),
+            read: response("Later.\n"),
+        },
+    );
+    drop(core); // stopped while the worker was busy: the answer waits in the journal
+    let mut core = core_with(settings(false), Store::open(&path).unwrap());
+    start(&mut core);
+    let fx = core.handle(T::now(), seen(0, PaneState::Idle, None, &BLOCK));
+    let typed: Vec<String> = jobs(&fx).into_iter().map(|j| j.text).collect();
+    assert_eq!(typed, ["Later."]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_controller_answer_after_the_persons_is_not_typed() {
+    let mut s = settings(true);
+    s.chain = vec![Backend::Pane, Backend::Manual];
+    let mut t = T::new(s);
+    t.ev(seen(1, PaneState::Idle, None, &[]));
+    let (id, fx) = file_request_fx(&mut t);
+    let prompt = jobs(&fx).pop().expect("the controller is asked");
+    done(&mut t, prompt);
+    t.ev(seen(0, PaneState::Busy, None, &BLOCK));
+    // The person answers first.
+    t.ev(Event::Outbox {
+        id: id.clone(),
+        read: response("The person's answer.\n"),
+    });
+    let fx = t.ev(seen(0, PaneState::Idle, None, &BLOCK));
+    let j = jobs(&fx).pop().expect("the person's answer is typed");
+    assert_eq!(j.text, "The person's answer.");
+    done(&mut t, j);
+    // Then the controller answers too: not a second answer.
+    let fx = t.ev(seen(
+        1,
+        PaneState::Idle,
+        None,
+        &[
+            "<<CONTROLLER_RESPONSE>>",
+            "The controller's answer.",
+            "<<CONTROLLER_RESPONSE_END>>",
+        ],
+    ));
+    assert!(jobs(&fx).iter().all(|j| j.pane != PaneId(0)), "{fx:?}");
+    let fx = t.ev(seen(0, PaneState::Idle, None, &BLOCK));
+    assert!(jobs(&fx).is_empty(), "typed a second answer: {fx:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_reaches_a_paused_agent() {
+    let mut t = chat_core();
+    t.ev(Event::Call {
+        call: 1,
+        conn: 1,
+        agent: None,
+        request: Request::Pause(p::AgentNameParams {
+            name: Some("a1".into()),
+        }),
+    });
+    let fx = send(&mut t, 1, "@a1 !C-c");
+    let j = jobs(&fx).pop().expect("the key goes");
+    assert!(matches!(j.how, How::Key(_)), "{j:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_writer_that_fails_midway_is_settled_by_looking_not_retyped() {
+    let mut t = chat_core();
+    let fx = send(&mut t, 1, "@a1 hello there");
+    let job = jobs(&fx).pop().expect("typed");
+    t.ev(Event::Stage {
+        delivery: job.delivery,
+        stage: Stage::Text,
+        ack: 1,
+    });
+    let fx = t.ev(Event::Done {
+        job: job.clone(),
+        result: Err(InjectError::Client(
+            crate::tmux::client::ClientError::Detached,
+        )),
+    });
+    assert!(jobs(&fx).is_empty(), "retyped on a guess: {fx:?}");
+    // The text is in the prompt: it is submitted, not typed again.
+    let fx = t.ev(seen(2, PaneState::Idle, Some(&job.text), &[]));
+    let again = jobs(&fx).pop().expect("settled");
+    assert_eq!(
+        (again.delivery, again.how.clone()),
+        (job.delivery, How::Submit)
+    );
+}

@@ -709,17 +709,14 @@ impl Runner {
     }
 
     async fn shutdown(&mut self, reports: &mut mpsc::UnboundedReceiver<writer::Report>) {
+        // Nothing new is typed from here on; what is being typed is finished and recorded.
+        self.feed(Event::Stopping).await;
         if !self.writing.is_empty() {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
             while !self.writing.is_empty() {
                 match tokio::time::timeout_at(deadline, reports.recv()).await {
-                    Ok(Some(rep)) => match rep {
-                        writer::Report::Step { ack, .. } => {
-                            // Finish the step: the journal has the row in `delivering`.
-                            let _ = ack.send(());
-                        }
-                        done => self.report(done).await,
-                    },
+                    // Each step is journaled before the writer takes it, as always.
+                    Ok(Some(rep)) => self.report(rep).await,
                     _ => break,
                 }
             }

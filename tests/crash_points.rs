@@ -192,7 +192,14 @@ fn a_chat_message_survives_a_crash_at_every_point() {
             writeln!(stdin, "@a1 hello there from the person ({point})").expect("write");
         }
         let out = child.wait_with_output().expect("chat output");
-        assert!(out.status.success(), "{}", common::output_text(&out));
+        // The daemon may die before its answer reaches the client (the crash points come after
+        // the message is stored): then the client says the connection closed. Either way the
+        // message must arrive once after the restart.
+        let said = common::output_text(&out);
+        assert!(
+            out.status.success() || said.contains("closed the connection"),
+            "{said}"
+        );
         daemon.wait_death(LONG);
         let _daemon = Daemon::start(&server, state.path(), &args);
         check_once(

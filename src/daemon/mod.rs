@@ -237,6 +237,11 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         next_call: 0,
     };
 
+    // Watch `outbox/` before looking at what is there: a file saved in between is not missed.
+    r.watcher = match &r.mailbox {
+        Some(mb) => Some(mb.watch(outbox_tx.clone())?),
+        None => None,
+    };
     // The first event is the attach; build the view before anything else.
     r.start(&mut events).await?;
     // A worker named on the command line must exist: a mistyped target is an error, never
@@ -252,10 +257,6 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             panes,
         });
     }
-    r.watcher = match &r.mailbox {
-        Some(mb) => Some(mb.watch(outbox_tx.clone())?),
-        None => None,
-    };
 
     spawn_signal_handler(cancel.clone());
     let mut tick = tokio::time::interval(Duration::from_millis(100));

@@ -13,8 +13,7 @@ use crate::config::{Config, Rule};
 use crate::detect::blocks::{self, BlockKind};
 use crate::store::{MessageKind, NewMessage, RequestStatus};
 
-use super::requests::extract_response;
-use super::{first_line, Core, Effect, View};
+use super::{extract_response, first_line, Core, Effect, View};
 
 /// One link of the backend chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

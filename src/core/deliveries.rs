@@ -17,7 +17,7 @@ use crate::api::protocol as p;
 use crate::chatline::{delivered_text, To};
 use crate::detect::PaneState;
 use crate::inject::{self, InjectError, Outcome};
-use crate::store::{DeliveryStatus as DS, Message, MessageKind};
+use crate::store::{DeliveryStatus as DS, Message, MessageKind, Stage};
 use crate::tmux::command::KeyName;
 use crate::tmux::PaneId;
 
@@ -98,6 +98,16 @@ impl Item {
             recipient: recipient.to_string(),
         })
     }
+}
+
+/// A row found `delivering` at start-up (or after a writer failed midway), settled by
+/// [`super::recovery`] from what the pane shows.
+#[derive(Debug, Clone)]
+pub struct Recovering {
+    pub item: Item,
+    /// The exact text the row says was being typed.
+    pub typed: String,
+    pub stage: Option<Stage>,
 }
 
 /// The queue of one pane.
@@ -295,14 +305,11 @@ impl Core {
                     .as_ref()
                     .and_then(|st| st.delivery(item.delivery).ok().flatten())
                     .and_then(|(d, _)| d.stage);
-                self.agents
-                    .slot(pane)
-                    .recovering
-                    .push(super::recovery::Recovering {
-                        item,
-                        typed: job.text.clone(),
-                        stage,
-                    });
+                self.agents.slot(pane).recovering.push(Recovering {
+                    item,
+                    typed: job.text.clone(),
+                    stage,
+                });
             }
         }
         self.out.push(Effect::Look(vec![pane]));

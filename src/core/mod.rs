@@ -42,7 +42,7 @@ use serde_json::{json, Value};
 use crate::api::protocol::RpcError;
 use crate::chatline::Routes;
 use crate::config::{AgentConfig, Config, Mode, Rule};
-use crate::detect::blocks::Limits;
+use crate::detect::blocks::{self, BlockKind, Limits};
 use crate::detect::heuristic::Heuristics;
 use crate::detect::Profiles;
 use crate::inject::Look;
@@ -542,6 +542,25 @@ impl Core {
             self.out.push(Effect::Look(look));
         }
     }
+}
+
+/// The text of a response file: the WORKER INSTRUCTIONS of a `<<CONTROLLER_RESPONSE>>` block
+/// when it holds one, else the whole text.
+pub fn extract_response(raw: &str) -> String {
+    let lines: Vec<String> = raw.lines().map(str::to_string).collect();
+    let scan = blocks::find_blocks(&lines, &Limits::default());
+    let body = match scan
+        .blocks
+        .into_iter()
+        .find(|b| b.kind == BlockKind::Response)
+    {
+        Some(b) => b.body,
+        None => raw.to_string(),
+    };
+    blocks::parse_response(&body)
+        .instructions
+        .trim()
+        .to_string()
 }
 
 /// The first line of a text, at most 80 characters (for event lines).

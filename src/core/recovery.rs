@@ -25,14 +25,7 @@ use super::{Core, How};
 /// (readline, Codex, Claude Code and Gemini CLI all take these).
 pub const CLEAR_KEYS: [&str; 2] = ["C-e", "C-u"];
 
-/// A row found `delivering` at start-up.
-#[derive(Debug, Clone)]
-pub struct Recovering {
-    pub item: Item,
-    /// The exact text the row says was being typed.
-    pub typed: String,
-    pub stage: Option<Stage>,
-}
+pub use super::deliveries::Recovering;
 
 /// What to do with a half-typed row, given what the pane shows.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,6 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::api::protocol as p;
-use crate::detect::blocks::{self, BlockKind, Limits};
 use crate::mailbox::{Delivered, Mailbox, RequestRecord, ResponseError, ResponseFile};
 use crate::names::API_PANE;
 use crate::store::{
@@ -24,26 +23,7 @@ use crate::store::{
 use crate::tmux::PaneId;
 
 use super::backends::Route;
-use super::{first_line, CallId, Core, Effect, View};
-
-/// The text of a response file: the WORKER INSTRUCTIONS of a `<<CONTROLLER_RESPONSE>>` block
-/// when it holds one, else the whole text.
-pub fn extract_response(raw: &str) -> String {
-    let lines: Vec<String> = raw.lines().map(str::to_string).collect();
-    let scan = blocks::find_blocks(&lines, &Limits::default());
-    let body = match scan
-        .blocks
-        .into_iter()
-        .find(|b| b.kind == BlockKind::Response)
-    {
-        Some(b) => b.body,
-        None => raw.to_string(),
-    };
-    blocks::parse_response(&body)
-        .instructions
-        .trim()
-        .to_string()
-}
+use super::{extract_response, first_line, CallId, Core, Effect, View};
 
 fn mtime_ns(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)

@@ -455,3 +455,55 @@ fn an_mcp_server_started_in_an_agents_pane_cannot_speak_for_another() {
     assert!(answer.contains("a1"), "not refused as a1: {answer}");
     assert!(sim_inputs(&server, "a2").is_empty());
 }
+
+#[test]
+fn a_target_that_names_no_pane_is_an_error_in_every_tool_and_the_api() {
+    let server = TmuxServer::start("macs", &common::shell());
+    server.ok(&["set-option", "-p", "-t", "macs", "@macs-agent", "worker"]);
+    for args in [
+        vec!["send", "--target", "macs:0.7", "echo should-not-run"],
+        vec!["status", "--target", "macs:9.9"],
+        vec!["snapshot", "--target", "%7"],
+        vec!["set-target", "macs:0.7"],
+    ] {
+        let out = server.bridge("macs").args(&args).output().expect("run");
+        let text = common::output_text(&out);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {text}");
+        assert!(
+            text.contains("macs:0.0") && text.contains("worker"),
+            "{args:?} does not list the panes: {text}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!server.capture("macs").contains("should-not-run"));
+    let pinned = server.ok(&["show-options", "-v", "-q", "-t", "macs", "@macs-target"]);
+    assert_eq!(
+        pinned.trim(),
+        "",
+        "set-target pinned a pane that does not exist"
+    );
+    // The API answers not-found, never for another pane.
+    let state = tempfile::tempdir().expect("state");
+    let _daemon = Daemon::start(
+        &server,
+        state.path(),
+        &["--mode", "manual", "--no-heuristic"],
+    );
+    api_ready(state.path());
+    let mut stream =
+        std::os::unix::net::UnixStream::connect(state.path().join("macs.sock")).expect("connect");
+    use std::io::{BufRead, Write};
+    writeln!(
+        stream,
+        r#"{{"jsonrpc":"2.0","id":1,"method":"pane.status","params":{{"target":"macs:0.7"}}}}"#
+    )
+    .expect("write");
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .expect("read");
+    assert!(
+        line.contains("\"error\"") && line.contains("macs:0.7"),
+        "{line}"
+    );
+}

@@ -238,7 +238,12 @@ impl Core {
             }
         }
         if !matches!(item.kind, ItemKind::Key(_)) {
-            self.agents.slot(pane).track.typed(&text);
+            let track = &mut self.agents.slot(pane).track;
+            track.typed(&text);
+            // The agent gets input: its next reply ends a turn, whether or not it looks busy
+            // (the reply on screen now is the one before it; a quick agent answers before the
+            // writer has even confirmed the submission).
+            track.awaiting = Some(track.last_reply.clone());
         }
         self.delivery_update(&item, DS::Delivering, None);
         let job = Job {
@@ -339,6 +344,9 @@ impl Core {
             (ItemKind::Prompt { .. }, "delivered") => "prompted",
             (_, w) => w,
         };
+        if status != DS::Delivered {
+            self.agents.slot(pane).track.awaiting = None;
+        }
         match (&item.kind, status) {
             (ItemKind::Answer { request }, DS::Delivered) => {
                 self.answer_delivered(request, pane, &job.text, &detail);

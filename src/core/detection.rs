@@ -36,6 +36,11 @@ pub struct Track {
     pub open_block: Option<(BlockKind, usize, usize)>,
     /// The pane has been looked at since the daemon started (or since it came).
     pub looked: bool,
+    /// The agent's last reply as last seen (worker, heuristics on).
+    pub last_reply: Option<String>,
+    /// Something the bridge typed was submitted here and no turn was seen since: the reply
+    /// that was on screen then. A new reply with the pane idle ends a turn, busy phase or not.
+    pub awaiting: Option<Option<String>>,
 }
 
 impl Default for Track {
@@ -50,6 +55,8 @@ impl Default for Track {
             capped_reported: false,
             open_block: None,
             looked: false,
+            last_reply: None,
+            awaiting: None,
         }
     }
 }
@@ -103,12 +110,33 @@ impl Core {
                 ));
             }
             let was = track.state;
-            if look.state == PaneState::Busy && was != PaneState::Busy {
+            // A quick turn (a fast tool, a short reply, a pane read as unknown while it works)
+            // may show no busy phase: after input, a new reply on an idle pane ends it.
+            let reply_now = if is_worker && self.s.heuristic {
+                self.profiles
+                    .get(&look.profile)
+                    .and_then(|p| heuristic::last_reply(p, &look.lines))
+            } else {
+                None
+            };
+            let quick_turn = look.state == PaneState::Idle
+                && was != PaneState::Busy
+                && reply_now.is_some()
+                && track
+                    .awaiting
+                    .as_ref()
+                    .is_some_and(|before| *before != reply_now)
+                && !reply_now
+                    .as_deref()
+                    .is_some_and(|r| heuristic::is_echo(r, &track.typed));
+            if (look.state == PaneState::Busy && was != PaneState::Busy) || quick_turn {
                 track.turn += 1;
                 track.block_this_turn = false;
                 track.asked_this_turn = false;
                 track.capped_reported = false;
+                track.awaiting = None;
             }
+            track.last_reply = reply_now;
             track.state = look.state;
             // Blocks first, so that a block that ends the turn counts for this turn.
             let fresh = track.tracker.observe(&scan.blocks, track.turn, now);
@@ -163,7 +191,9 @@ impl Core {
                     _ => debug!(pane = %id, kind = ?b.kind, "block ignored"),
                 }
             }
-            let turn_ended = is_worker && was == PaneState::Busy && look.state == PaneState::Idle;
+            let turn_ended = is_worker
+                && look.state == PaneState::Idle
+                && (was == PaneState::Busy || quick_turn);
             if turn_ended && self.s.heuristic && !track.block_this_turn && !track.asked_this_turn {
                 if let Some(profile) = self.profiles.get(&look.profile) {
                     if let Some(reply) = heuristic::last_reply(profile, &look.lines) {

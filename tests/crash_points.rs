@@ -177,21 +177,11 @@ fn a_chat_message_survives_a_crash_at_every_point() {
                 .ok()
                 .map(drop)
         });
-        let mut child = server
-            .bridge("macs")
-            .args(["chat", "--state-dir"])
-            .arg(state.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("chat");
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().expect("stdin");
-            writeln!(stdin, "@a1 hello there from the person ({point})").expect("write");
-        }
-        let out = child.wait_with_output().expect("chat output");
+        let out = common::chat_lines(
+            &server,
+            state.path(),
+            &format!("@a1 hello there from the person ({point})\n"),
+        );
         // The daemon may die before its answer reaches the client (the crash points come after
         // the message is stored): then the client says the connection closed. Either way the
         // message must arrive once after the restart.

@@ -33,6 +33,33 @@ fn api_ready(state: &Path) {
     });
 }
 
+/// A worker that asks one question, its daemon (manual mode) and the request's id.
+fn asking_worker() -> (TmuxServer, tempfile::TempDir, Daemon, String) {
+    let server = TmuxServer::start("macs", "sleep 600");
+    labelled(
+        &server,
+        "worker",
+        &sim_command(
+            &server,
+            "worker",
+            "request\nShould I go on?\nend\nwait\nsay ok\n",
+            "",
+        ),
+        true,
+    );
+    let state = tempfile::tempdir().expect("state");
+    let daemon = Daemon::start(
+        &server,
+        state.path(),
+        &["--mode", "manual", "--no-heuristic"],
+    );
+    let id = daemon.wait_event("the request", |e| e["event"] == "request")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    (server, state, daemon, id)
+}
+
 #[test]
 fn a_process_in_an_agents_pane_cannot_speak_as_the_person_or_press_keys() {
     let server = TmuxServer::start("macs", "sleep 600");
@@ -80,21 +107,8 @@ fn a_process_in_an_agents_pane_cannot_speak_as_the_person_or_press_keys() {
         sim_inputs(&server, "a2")
     );
     // The person (a process outside every agent pane) may.
-    let mut chat = server
-        .bridge("macs")
-        .args(["chat", "--state-dir"])
-        .arg(state.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chat");
-    {
-        use std::io::Write;
-        let mut stdin = chat.stdin.take().expect("stdin");
-        writeln!(stdin, "@a2 from the real person").expect("write");
-    }
-    assert!(chat.wait_with_output().expect("chat").status.success());
+    let out = common::chat_lines(&server, state.path(), "@a2 from the real person\n");
+    assert!(out.status.success(), "{}", common::output_text(&out));
     wait_for("the person's message", LONG, || {
         (sim_inputs(&server, "a2") == ["[from person] from the real person"]).then_some(())
     });
@@ -102,28 +116,7 @@ fn a_process_in_an_agents_pane_cannot_speak_as_the_person_or_press_keys() {
 
 #[test]
 fn an_answer_that_is_a_symlink_is_refused_and_never_typed() {
-    let server = TmuxServer::start("macs", "sleep 600");
-    labelled(
-        &server,
-        "worker",
-        &sim_command(
-            &server,
-            "worker",
-            "request\nShould I go on?\nend\nwait\nsay ok\n",
-            "",
-        ),
-        true,
-    );
-    let state = tempfile::tempdir().expect("state");
-    let daemon = Daemon::start(
-        &server,
-        state.path(),
-        &["--mode", "manual", "--no-heuristic"],
-    );
-    let id = daemon.wait_event("the request", |e| e["event"] == "request")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let (server, state, _daemon, id) = asking_worker();
     let secret = server.path("secret.txt");
     std::fs::write(&secret, "root:x:0:0:secret\n").expect("secret");
     std::os::unix::fs::symlink(
@@ -356,28 +349,7 @@ fn a_daemon_target_that_names_no_pane_is_an_error_with_the_panes() {
 
 #[test]
 fn a_pane_in_copy_mode_is_never_typed_into_and_gets_its_answer_when_the_mode_ends() {
-    let server = TmuxServer::start("macs", "sleep 600");
-    labelled(
-        &server,
-        "worker",
-        &sim_command(
-            &server,
-            "worker",
-            "request\nShould I go on?\nend\nwait\nsay ok\n",
-            "",
-        ),
-        true,
-    );
-    let state = tempfile::tempdir().expect("state");
-    let daemon = Daemon::start(
-        &server,
-        state.path(),
-        &["--mode", "manual", "--no-heuristic"],
-    );
-    let id = daemon.wait_event("the request", |e| e["event"] == "request")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let (server, state, _daemon, id) = asking_worker();
     // A person scrolls back.
     server.ok(&["copy-mode", "-t", "macs"]);
     let started = std::time::Instant::now();

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::{sim_command, wait_for, Daemon, TmuxServer};
@@ -32,17 +30,8 @@ end
             .map(drop)
     });
     // The person starts the worker through the chat.
-    let mut chat = server
-        .bridge("macs")
-        .args(["chat", "--state-dir"])
-        .arg(state.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chat");
-    writeln!(chat.stdin.take().expect("stdin"), "@worker start").expect("write");
-    assert!(chat.wait_with_output().expect("chat").status.success());
+    let out = common::chat_lines(&server, state.path(), "@worker start\n");
+    assert!(out.status.success(), "{}", common::output_text(&out));
     let first = daemon.wait_event("the first question", |e| {
         e["event"] == "request" && e["text"].as_str().is_some_and(|t| t.contains("step 1"))
     });

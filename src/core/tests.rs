@@ -56,6 +56,16 @@ fn seen(pane: u32, state: PaneState, prompt: Option<&str>, lines: &[&str]) -> Ev
     })
 }
 
+/// The first event, for a session with these panes.
+fn start_event(panes: Vec<PaneInfo>) -> Event {
+    Event::Start {
+        panes,
+        pinned: None,
+        files: Vec::new(),
+        server: "1 1".into(),
+    }
+}
+
 fn settings(auto: bool) -> Settings {
     let mut cfg = Config::defaults(std::path::Path::new("/nonexistent-state-dir"));
     cfg.mode = if auto { Mode::Auto } else { Mode::Manual };
@@ -86,12 +96,7 @@ impl T {
         let mut t = T {
             core: core_with(s, store),
         };
-        t.ev(Event::Start {
-            panes: vec![info(0, "worker"), info(1, "controller")],
-            pinned: None,
-            files: Vec::new(),
-            server: "1 1".into(),
-        });
+        t.ev(start_event(vec![info(0, "worker"), info(1, "controller")]));
         t
     }
 
@@ -258,15 +263,7 @@ async fn a_restart_writes_the_inbox_view_of_every_request_still_waiting() {
     // Killed after the journal took the request, before its inbox file was written.
     drop(t);
     let mut core = core_with(settings(false), Store::open(&path).unwrap());
-    let fx = core.handle(
-        T::now(),
-        Event::Start {
-            panes: vec![info(0, "worker")],
-            pinned: None,
-            files: Vec::new(),
-            server: "1 1".into(),
-        },
-    );
+    let fx = core.handle(T::now(), start_event(vec![info(0, "worker")]));
     assert!(
         fx.iter()
             .any(|e| matches!(e, Effect::View(View::Inbox(r)) if r.id == id)),
@@ -748,17 +745,7 @@ async fn an_answer_queued_for_an_unlabelled_worker_survives_a_restart() {
     worker.label = None;
     worker.window_name = "worker".into();
     worker.title = "bash".into();
-    let start = |core: &mut Core| {
-        core.handle(
-            T::now(),
-            Event::Start {
-                panes: vec![worker.clone()],
-                pinned: None,
-                files: Vec::new(),
-                server: "1 1".into(),
-            },
-        )
-    };
+    let start = |core: &mut Core| core.handle(T::now(), start_event(vec![worker.clone()]));
     let mut core = core_with(settings(false), Store::open(&path).unwrap());
     start(&mut core);
     let fx = core.handle(T::now(), seen(0, PaneState::Idle, None, &BLOCK));

@@ -331,3 +331,25 @@ pub fn output_text(out: &Output) -> String {
 pub fn exit_code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
+
+/// Runs `macs-bridge chat` for the daemon in `state_dir` with `lines` on standard input, as a
+/// script would, and returns what it printed.
+pub fn chat_lines(server: &TmuxServer, state_dir: &Path, lines: &str) -> Output {
+    use std::io::Write;
+    let mut child = server
+        .bridge("macs")
+        .args(["chat", "--state-dir"])
+        .arg(state_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the chat client");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(lines.as_bytes())
+        .expect("write to the chat client");
+    child.wait_with_output().expect("the chat client's output")
+}

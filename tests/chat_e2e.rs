@@ -319,3 +319,26 @@ fn bad_api_input_gets_errors_while_other_clients_keep_working_and_the_socket_is_
     let r = good.send(r#"{"jsonrpc":"2.0","id":6,"method":"chat.send","params":{"from":"a1","to":"all","content":"!C-c"}}"#);
     assert_eq!(r["error"]["code"], -32002, "{r}");
 }
+
+#[test]
+fn agents_answering_agents_stop_at_the_hop_limit_and_the_held_message_waits_for_the_person() {
+    let server = agents(&[
+        ("a1", "on-input\nmessage a2 ping from a1\nend\n"),
+        ("a2", "on-input\nmessage a3 ping from a2\nend\n"),
+        ("a3", "on-input\nmessage a1 ping from a3\nend\n"),
+    ]);
+    let state = tempfile::tempdir().expect("dir");
+    let daemon = start(&server, state.path());
+    let out = chat(&server, state.path(), "@a1 go\n");
+    assert!(out.status.success(), "{}", text(&out));
+    let held = daemon.wait_event("a held message", |e| e["event"] == "held");
+    assert_eq!(held["to"], "a3", "{held}");
+    // The storm is over: a1 got 2, a2 2, a3 1, and it stays so.
+    std::thread::sleep(Duration::from_millis(1500));
+    let count = |who: &str| sim_inputs(&server, who).len();
+    assert_eq!((count("a1"), count("a2"), count("a3")), (2, 2, 1));
+    // The person lets it through by resuming its recipient.
+    let out = chat(&server, state.path(), "/resume a3\n");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(inputs(&server, "a3", 2)[1], "[from a2] ping from a2");
+}

@@ -36,6 +36,10 @@ pub struct Slot {
     pub seen: bool,
     /// What the person was last shown about the queue.
     pub shown: Option<String>,
+    /// The hop count of the last chat message typed here (0: from the person).
+    pub hop_in: u32,
+    /// When this agent sent its recent messages (for the send rate).
+    pub sent: std::collections::VecDeque<std::time::Instant>,
 }
 
 impl Default for Slot {
@@ -50,6 +54,8 @@ impl Default for Slot {
             reason: String::new(),
             seen: false,
             shown: None,
+            hop_in: 0,
+            sent: Default::default(),
         }
     }
 }

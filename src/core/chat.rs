@@ -11,6 +11,13 @@ use crate::tmux::PaneId;
 
 use super::{first_line, Core};
 
+/// Messages from agent to agent to agent… beyond this many hops from the person are held.
+pub const MAX_HOPS: u32 = 4;
+/// Messages one agent may send within [`RATE_WINDOW`] before the next are held.
+pub const MAX_RATE: usize = 10;
+/// The window of the send rate.
+pub const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub(super) fn store_err(e: StoreError) -> RpcError {
     if e.is_bad_input() {
         RpcError::invalid_params(e.to_string())
@@ -82,12 +89,29 @@ impl Core {
             .map(|r| (r.clone(), self.agents.pane_of(r).map(|p| p.to_string())))
             .collect();
         let paused = self.paused.clone();
+        // Agents talking to agents: each message is one hop further from the person, and each
+        // agent has a send rate. Beyond either limit the message is held for the person
+        // (stored, visible, released by resuming its recipient), never dropped.
+        let (hop, held_why) = if from_agent {
+            self.agent_limits(from)
+        } else {
+            (0, None)
+        };
+        let mut meta = meta.unwrap_or_default();
+        if from_agent {
+            meta.insert("hop".into(), Value::from(hop));
+        }
+        let hold_all = held_why.is_some();
         let new = NewMessage {
             from: from.to_string(),
             to: dest.name().to_string(),
             content: content.clone(),
             urgent,
-            meta: meta.map(Value::Object).unwrap_or(Value::Null),
+            meta: if meta.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(meta)
+            },
             kind: if key.is_some() {
                 MessageKind::Key
             } else {
@@ -99,18 +123,38 @@ impl Core {
             .as_mut()
             .ok_or_else(|| RpcError::unavailable("no chat"))?;
         let message = store
-            .add_message(&new, &with_panes, &|n| key.is_none() && paused.contains(n))
+            .add_message(&new, &with_panes, &|n| {
+                key.is_none() && (hold_all || paused.contains(n))
+            })
             .map_err(store_err)?;
         self.publish(p::event::CHAT_MESSAGE, wire_message(&message));
+        if let Some(why) = &held_why {
+            self.print(
+                "held",
+                format!(
+                    "{} {from} → {}: held for the person ({why}); resume the recipient to send it",
+                    message.id,
+                    dest.name()
+                ),
+                json!({ "id": message.id, "from": from, "to": dest.name(), "reason": why }),
+            );
+            if let Some(pane) = self.agents.pane_of(from) {
+                self.out.push(super::Effect::Tell {
+                    pane,
+                    text: format!("[macs] a message from {from} is held: {why}"),
+                });
+            }
+        }
         let mut queued = Vec::new();
         for r in &recipients {
             self.load_queue(r);
-            let ready = self
-                .agents
-                .pane_of(r)
-                .filter(|_| key.is_some() || !self.paused.contains(r))
-                .and_then(|p| self.agents.get_slot(p))
-                .is_some_and(|s| key.is_some() || s.ready() || s.queue.in_flight.is_some());
+            let ready = !hold_all
+                && self
+                    .agents
+                    .pane_of(r)
+                    .filter(|_| key.is_some() || !self.paused.contains(r))
+                    .and_then(|p| self.agents.get_slot(p))
+                    .is_some_and(|s| key.is_some() || s.ready() || s.queue.in_flight.is_some());
             if !ready {
                 queued.push(r.clone());
             }
@@ -132,6 +176,39 @@ impl Core {
             recipients,
             queued,
         })
+    }
+
+    /// The hop count of a message `from` sends now, and why it must be held, if it must.
+    fn agent_limits(&mut self, from: &str) -> (u32, Option<String>) {
+        let now = self.now;
+        let Some(pane) = self.agents.pane_of(from) else {
+            return (1, None);
+        };
+        let slot = self.agents.slot(pane);
+        let hop = slot.hop_in.saturating_add(1);
+        while slot
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= RATE_WINDOW)
+        {
+            slot.sent.pop_front();
+        }
+        slot.sent.push_back(now);
+        let why = if hop > MAX_HOPS {
+            Some(format!(
+                "it is {hop} messages away from the person (agents answering agents; the limit \
+                 is {MAX_HOPS})"
+            ))
+        } else if slot.sent.len() > MAX_RATE {
+            Some(format!(
+                "{from} sent {} messages within {}s (the limit is {MAX_RATE})",
+                slot.sent.len(),
+                RATE_WINDOW.as_secs()
+            ))
+        } else {
+            None
+        };
+        (hop, why)
     }
 
     /// A `<<MESSAGE to=…>>` block in an agent's pane.

@@ -30,8 +30,8 @@ pub enum ItemKind {
     Answer { request: String },
     /// Request `id` wrapped for the controller.
     Prompt { request: String },
-    /// A chat message.
-    Chat { message: String },
+    /// A chat message, `hop` messages away from the person (0: the person's own).
+    Chat { message: String, hop: u32 },
     /// A notice from the bridge.
     Notice,
     /// A key the person sends.
@@ -70,6 +70,11 @@ impl Item {
                 delivered_text(&m.from, &To::parse(&m.to), &m.content),
                 ItemKind::Chat {
                     message: m.id.clone(),
+                    hop: m
+                        .meta
+                        .get("hop")
+                        .and_then(|h| h.as_u64())
+                        .map_or(0, |h| h.min(u64::from(u32::MAX)) as u32),
                 },
             ),
             MessageKind::Answer => (
@@ -237,6 +242,11 @@ impl Core {
                 a.delivery = Some(item.delivery);
             }
         }
+        if let ItemKind::Chat { hop, .. } = &item.kind {
+            // What this agent says next is one hop further from the person (set now: a quick
+            // agent answers before the writer has confirmed the submission).
+            self.agents.slot(pane).hop_in = *hop;
+        }
         if !matches!(item.kind, ItemKind::Key(_)) {
             let track = &mut self.agents.slot(pane).track;
             track.typed(&text);
@@ -336,7 +346,7 @@ impl Core {
         self.delivery_update(&item, status, error);
         let id = match &item.kind {
             ItemKind::Answer { request } | ItemKind::Prompt { request } => request.clone(),
-            ItemKind::Chat { message } => message.clone(),
+            ItemKind::Chat { message, .. } => message.clone(),
             ItemKind::Notice => format!("notice {}", item.delivery),
             ItemKind::Key(k) => format!("key {k}"),
         };
@@ -384,7 +394,7 @@ impl Core {
 
     /// Tells subscribers how a chat delivery stands.
     pub(super) fn delivery_update(&mut self, item: &Item, status: DS, detail: Option<&str>) {
-        let ItemKind::Chat { message } = &item.kind else {
+        let ItemKind::Chat { message, .. } = &item.kind else {
             return;
         };
         let status = wire_status(status);

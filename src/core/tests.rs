@@ -845,3 +845,48 @@ async fn a_writer_that_fails_midway_is_settled_by_looking_not_retyped() {
         (job.delivery, How::Submit)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn agents_answering_agents_are_held_for_the_person_beyond_the_hop_limit() {
+    let mut t = chat_core();
+    t.ev(seen(3, PaneState::Idle, None, &[]));
+    // The person starts it: hop 0.
+    let fx = send(&mut t, 1, "@a1 go");
+    done(&mut t, jobs(&fx).pop().expect("typed"));
+    // a1 and a2 answer each other with message blocks, each one hop further.
+    let mut held = Vec::new();
+    let mut typed = 0;
+    for round in 0..8 {
+        let (from, to, pane) = if round % 2 == 0 {
+            ("a1", "a2", 2)
+        } else {
+            ("a2", "a1", 3)
+        };
+        let block = [
+            format!("<<MESSAGE to={to}>>"),
+            format!("reply {round}"),
+            "<<MESSAGE_END>>".to_string(),
+        ];
+        let lines: Vec<&str> = block.iter().map(String::as_str).collect();
+        t.ev(seen(pane, PaneState::Busy, None, &[]));
+        let fx = t.ev(seen(pane, PaneState::Idle, None, &lines));
+        held.extend(printed(&fx, "held"));
+        let relayed = jobs(&fx);
+        if relayed.is_empty() {
+            // Held: the other agent gets nothing, so it has nothing to answer.
+            break;
+        }
+        for j in relayed {
+            typed += 1;
+            done(&mut t, j);
+        }
+        let _ = from;
+    }
+    assert_eq!(typed, 4, "relayed beyond the hop limit");
+    assert!(!held.is_empty());
+    let list = t.core.agents_list();
+    assert!(
+        list.agents.iter().any(|a| a.queued > 0),
+        "held messages are not counted"
+    );
+}

@@ -331,6 +331,19 @@ pub async fn deliver_with<W: PaneWatch>(
 
     let target = Target::Pane(pane);
     let client = watch.client().clone();
+    // tmux tells control clients that a pane entered a mode (copy mode, a chooser) up to a
+    // second late: ask right before the first key, which a mode would take as its command.
+    let in_mode = client
+        .run(&Command::display_message(Some(&target), "#{pane_in_mode}"))
+        .await?;
+    if in_mode.first().is_some_and(|v| v.trim() == "1") {
+        return Err(InjectError::NotIdle {
+            state: PaneState::Asking,
+            reason:
+                "the pane is in a mode (copy mode: a person scrolled back); waiting until it ends"
+                    .into(),
+        });
+    }
     if let Mode::Retype(clear) = mode {
         if !clear.is_empty() {
             client.run(&Command::send_keys(&target, clear)).await?;

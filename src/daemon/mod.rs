@@ -283,10 +283,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
                 r.look_dirty().await;
                 if closed { break; }
             }
-            Some(ev) = outbox_rx.recv() => {
-                let OutboxEvent::Changed { id } = ev;
-                r.outbox_waits.insert(id, tokio::time::Instant::now());
-            }
+            Some(ev) = outbox_rx.recv() => r.outbox_event(ev).await,
             Some(rep) = reports_rx.recv() => r.report(rep).await,
             Some(done) = exec_rx.recv() => r.feed(Event::Exec(done)).await,
             Some(msg) = api_rx.recv() => r.api(msg).await,
@@ -672,6 +669,23 @@ impl Runner {
         }
     }
 
+    /// The outbox watcher saw a file: read it at once when its writer is done (closed after
+    /// writing, renamed into place), else once it stays quiet for [`OUTBOX_SETTLE`].
+    async fn outbox_event(&mut self, ev: OutboxEvent) {
+        let now = tokio::time::Instant::now();
+        match ev {
+            OutboxEvent::Written { id } => {
+                let at = now.checked_sub(OUTBOX_SETTLE).unwrap_or(now);
+                self.outbox_waits.insert(id, at);
+                self.read_settled_outbox().await;
+                self.look_dirty().await;
+            }
+            OutboxEvent::Changed { id } => {
+                self.outbox_waits.insert(id, now);
+            }
+        }
+    }
+
     async fn tick(&mut self) {
         // The watcher may have dropped events (a full queue, an inotify overflow): look at all.
         if self.watcher.as_ref().is_some_and(|w| w.take_missed()) {
@@ -681,6 +695,13 @@ impl Runner {
                 }
             }
         }
+        self.read_settled_outbox().await;
+        self.feed(Event::Tick).await;
+        self.look_dirty().await;
+    }
+
+    /// Reads the outbox files that are ready and hands them to the core.
+    async fn read_settled_outbox(&mut self) {
         let ready: Vec<String> = self
             .outbox_waits
             .iter()
@@ -705,8 +726,6 @@ impl Runner {
             }
             self.feed(Event::Outbox { id, read }).await;
         }
-        self.feed(Event::Tick).await;
-        self.look_dirty().await;
     }
 
     async fn shutdown(&mut self, reports: &mut mpsc::UnboundedReceiver<writer::Report>) {

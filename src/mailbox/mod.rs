@@ -854,7 +854,7 @@ mod tests {
             EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
             &["/s/outbox/.a.md.swp", "/s/outbox/a.md"],
         )));
-        assert_eq!(got.unwrap(), vec![OutboxEvent::Changed { id: "a".into() }]);
+        assert_eq!(got.unwrap(), vec![OutboxEvent::Written { id: "a".into() }]);
         let swap = translate(Ok(ev(
             EventKind::Create(CreateKind::File),
             &["/s/outbox/a.md~"],

@@ -94,7 +94,18 @@ impl FileStamp {
 /// What the outbox watcher reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxEvent {
-    /// `outbox/<id>.md` was created, written, renamed into place or closed after writing.
-    /// It may still be half-written: see [`Settler`].
+    /// `outbox/<id>.md` was created or written: it may still be half-written (wait until it
+    /// stays quiet).
     Changed { id: String },
+    /// `outbox/<id>.md` was closed after writing, or renamed into place: its writer is done.
+    Written { id: String },
+}
+
+impl OutboxEvent {
+    /// The request id the file is named after.
+    pub fn id(&self) -> &str {
+        match self {
+            OutboxEvent::Changed { id } | OutboxEvent::Written { id } => id,
+        }
+    }
 }

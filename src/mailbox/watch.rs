@@ -68,7 +68,7 @@ pub(super) fn forward(tx: &mpsc::Sender<OutboxEvent>, missed: &AtomicBool, ev: O
 /// Turns one watcher report into outbox events (pure; the callback's whole job). `Err` says
 /// why events may have been lost.
 pub(super) fn translate(res: notify::Result<notify::Event>) -> Result<Vec<OutboxEvent>, String> {
-    use notify::event::{AccessKind, AccessMode, EventKind};
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
     let event = match res {
         Ok(event) => event,
         Err(e) => return Err(format!("the outbox watcher reported: {e}")),
@@ -76,6 +76,12 @@ pub(super) fn translate(res: notify::Result<notify::Event>) -> Result<Vec<Outbox
     if event.need_rescan() {
         return Err("the kernel's event queue overflowed".into());
     }
+    // The writer is done: closed after writing, or renamed into place.
+    let done = matches!(
+        event.kind,
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
+    );
     let relevant = match event.kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
         EventKind::Access(_) | EventKind::Remove(_) => false,
@@ -93,7 +99,12 @@ pub(super) fn translate(res: notify::Result<notify::Event>) -> Result<Vec<Outbox
         else {
             continue;
         };
-        let ev = OutboxEvent::Changed { id: id.to_owned() };
+        let id = id.to_owned();
+        let ev = if done {
+            OutboxEvent::Written { id }
+        } else {
+            OutboxEvent::Changed { id }
+        };
         if !out.contains(&ev) {
             out.push(ev);
         }

@@ -139,34 +139,32 @@ fn an_answer_that_is_a_symlink_is_refused_and_never_typed() {
         .any(|f| f.contains("response")));
 }
 
+/// Starts a daemon that must refuse to start; returns what it said.
+fn refused(server: &TmuxServer, state: &Path) -> String {
+    let out = server
+        .bridge("macs")
+        .args(["--mode", "manual", "--state-dir"])
+        .arg(state)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let text = common::output_text(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    text
+}
+
 #[test]
 fn a_state_dir_others_can_write_into_is_refused_with_a_clear_message() {
     let server = TmuxServer::start("macs", "sleep 600");
     let state = tempfile::tempdir().expect("state");
     std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
-    let out = server
-        .bridge("macs")
-        .args(["--mode", "manual", "--state-dir"])
-        .arg(state.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run");
-    let text = common::output_text(&out);
-    assert_ne!(out.status.code(), Some(0), "{text}");
+    let text = refused(&server, state.path());
     assert!(text.contains("writable by others"), "{text}");
     // A subfolder made a symbolic link is refused too.
     std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let elsewhere = tempfile::tempdir().expect("other");
     std::os::unix::fs::symlink(elsewhere.path(), state.path().join("outbox")).expect("symlink");
-    let out = server
-        .bridge("macs")
-        .args(["--mode", "manual", "--state-dir"])
-        .arg(state.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run");
-    let text = common::output_text(&out);
-    assert_ne!(out.status.code(), Some(0), "{text}");
+    let text = refused(&server, state.path());
     assert!(text.contains("symbolic link"), "{text}");
 }
 
@@ -176,15 +174,7 @@ fn a_second_daemon_on_the_session_is_refused_and_a_dead_ones_claim_is_taken_over
     let one = tempfile::tempdir().expect("state one");
     let two = tempfile::tempdir().expect("state two");
     let first = Daemon::start(&server, one.path(), &["--mode", "manual"]);
-    let out = server
-        .bridge("macs")
-        .args(["--mode", "manual", "--state-dir"])
-        .arg(two.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run");
-    let text = common::output_text(&out);
-    assert_ne!(out.status.code(), Some(0), "{text}");
+    let text = refused(&server, two.path());
     assert!(
         text.contains(&format!("pid {}", first.child.id())),
         "{text}"

@@ -494,6 +494,23 @@ fn chat_core() -> T {
     t
 }
 
+/// The person pauses (or resumes) an agent.
+fn pause(t: &mut T, name: &str, on: bool) -> Vec<Effect> {
+    let a = p::AgentNameParams {
+        name: Some(name.into()),
+    };
+    t.ev(Event::Call {
+        call: 1,
+        conn: 1,
+        agent: None,
+        request: if on {
+            Request::Pause(a)
+        } else {
+            Request::Resume(a)
+        },
+    })
+}
+
 fn send(t: &mut T, conn: u64, content: &str) -> Vec<Effect> {
     t.ev(Event::Call {
         call: 1,
@@ -549,28 +566,14 @@ async fn chat_queues_for_busy_agents_urgent_goes_first_and_keys_are_the_persons(
 #[tokio::test(start_paused = true)]
 async fn pause_holds_messages_in_the_journal_and_resume_sends_them_in_order() {
     let mut t = chat_core();
-    t.ev(Event::Call {
-        call: 1,
-        conn: 1,
-        agent: None,
-        request: Request::Pause(p::AgentNameParams {
-            name: Some("a1".into()),
-        }),
-    });
+    pause(&mut t, "a1", true);
     let fx = send(&mut t, 1, "@a1 one");
     assert!(jobs(&fx).is_empty());
     send(&mut t, 1, "@a1 two");
     let list = t.core.agents_list();
     let a1 = list.agents.iter().find(|a| a.name == "a1").unwrap();
     assert_eq!((a1.paused, a1.queued), (true, 2));
-    let fx = t.ev(Event::Call {
-        call: 1,
-        conn: 1,
-        agent: None,
-        request: Request::Resume(p::AgentNameParams {
-            name: Some("a1".into()),
-        }),
-    });
+    let fx = pause(&mut t, "a1", false);
     let j = jobs(&fx).pop().expect("resumed");
     assert_eq!(j.text, "[from person] one");
 }
@@ -807,14 +810,7 @@ async fn a_late_controller_answer_after_the_persons_is_not_typed() {
 #[tokio::test(start_paused = true)]
 async fn a_key_reaches_a_paused_agent() {
     let mut t = chat_core();
-    t.ev(Event::Call {
-        call: 1,
-        conn: 1,
-        agent: None,
-        request: Request::Pause(p::AgentNameParams {
-            name: Some("a1".into()),
-        }),
-    });
+    pause(&mut t, "a1", true);
     let fx = send(&mut t, 1, "@a1 !C-c");
     let j = jobs(&fx).pop().expect("the key goes");
     assert!(matches!(j.how, How::Key(_)), "{j:?}");

@@ -24,7 +24,6 @@ const COMPLETION: [&str; 3] = ["done", "complete", "finished"];
 #[derive(Debug)]
 pub struct Track {
     pub tracker: BlockTracker,
-    pub state: PaneState,
     pub turn: u64,
     pub block_this_turn: bool,
     pub asked_this_turn: bool,
@@ -47,7 +46,6 @@ impl Default for Track {
     fn default() -> Track {
         Track {
             tracker: BlockTracker::new(Duration::from_millis(1500)),
-            state: PaneState::Unknown,
             turn: 0,
             block_this_turn: false,
             asked_this_turn: false,
@@ -109,7 +107,8 @@ impl Core {
                     json!({ "pane": id.to_string(), "kind": b.kind.label(), "text": b.body }),
                 ));
             }
-            let was = track.state;
+            // What the pane showed last (the slot keeps it; it is updated below).
+            let was = slot.state;
             // A quick turn (a fast tool, a short reply, a pane read as unknown while it works)
             // may show no busy phase: after input, a new reply on an idle pane ends it.
             let reply_now = if is_worker && self.s.heuristic {
@@ -137,7 +136,6 @@ impl Core {
                 track.awaiting = None;
             }
             track.last_reply = reply_now;
-            track.state = look.state;
             // Blocks first, so that a block that ends the turn counts for this turn.
             let fresh = track.tracker.observe(&scan.blocks, track.turn, now);
             // A block still open when its start scrolled out of what the screen model keeps (a

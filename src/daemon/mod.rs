@@ -314,7 +314,7 @@ impl Runner {
                 .await
                 .map_err(|_| DaemonError::Start("tmux did not send the panes in time".into()))?
                 .ok_or_else(|| DaemonError::Start("lost the connection to tmux".into()))?;
-            if let Some(id) = self.membership_of(&ev) {
+            if let Some(id) = self.output_pane(&ev) {
                 self.dirty.insert(id);
             }
             self.panes.handle(ev).await?;
@@ -402,7 +402,7 @@ impl Runner {
     }
 
     /// Output seen while starting: those panes are looked at once the core knows them.
-    fn membership_of(&self, ev: &ClientEvent) -> Option<PaneId> {
+    fn output_pane(&self, ev: &ClientEvent) -> Option<PaneId> {
         match ev {
             ClientEvent::Tmux(crate::tmux::control::Event::Output { pane, .. }) => Some(*pane),
             _ => None,
@@ -419,9 +419,12 @@ impl Runner {
         if let ClientEvent::Tmux(T::Output { pane, data } | T::ExtendedOutput { pane, data, .. }) =
             &ev
         {
-            let n = count_starts(data);
-            if n > 0 {
-                *self.starts.entry(*pane).or_default() += n;
+            // Only for panes the core reads blocks in: output of the others is not searched.
+            if self.core.wants_look(*pane) {
+                let n = count_starts(data);
+                if n > 0 {
+                    *self.starts.entry(*pane).or_default() += n;
+                }
             }
         }
         let changes = match self.panes.handle(ev).await {
@@ -586,6 +589,11 @@ impl Runner {
         let pane = self.pane_of_process(peer?)?;
         if let Some(name) = self.core.identity_of(pane) {
             return Some(name);
+        }
+        // A label the registry knows (the person's `chat` pane, a pane that is no agent) is
+        // the answer; only an unlabelled pane may have been labelled a moment ago.
+        if self.panes.get(pane).is_some_and(|p| p.info.label.is_some()) {
+            return None;
         }
         // A pane labelled a moment ago (an agent's MCP server can connect before the label's
         // change reaches us): ask tmux for the label now.

@@ -344,6 +344,20 @@ pub async fn deliver_with<W: PaneWatch>(
                     .into(),
         });
     }
+    // Output that came in while tmux answered (a person typing right now) is on the view by
+    // now: look at the prompt once more, as late as possible before the first key.
+    let last = watch.look(pane).await?;
+    if let Some(input) = last
+        .prompt_input
+        .as_deref()
+        .filter(|s| !s.trim().is_empty() && !own(s))
+    {
+        if last.state != PaneState::Busy {
+            return Err(InjectError::PromptHasText {
+                text: input.to_string(),
+            });
+        }
+    }
     if let Mode::Retype(clear) = mode {
         if !clear.is_empty() {
             client.run(&Command::send_keys(&target, clear)).await?;

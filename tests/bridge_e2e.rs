@@ -324,6 +324,14 @@ wait
         (out.status.code() == Some(0)).then_some(())
     });
     server.ok(&["send-keys", "-t", "macs", "-l", "half typed by a pers"]);
+    // The person's line is on screen before the answer is saved (the bridge cannot see keys
+    // the agent has not echoed yet).
+    wait_for("the half-typed line on screen", LONG, || {
+        server
+            .capture("macs")
+            .contains("half typed by a pers")
+            .then_some(())
+    });
     write_response(state.path(), &id, "Proceed.\n");
     wait_for("the bridge to show that it waits", LONG, || {
         let out = server.run(&["show-options", "-p", "-v", "-t", "macs", "@macs-status"]);

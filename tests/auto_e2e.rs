@@ -327,8 +327,10 @@ fn rules_answer_first_and_the_chain_goes_on_when_none_matches() {
 
 #[test]
 fn a_worker_and_a_controller_that_would_talk_forever_stop_at_the_loop_guard() {
-    // Every turn ends with a question (a new one each time); a rule answers every question.
-    let worker = "busy 300ms
+    // Every turn ends with a question (a new one each time); a rule answers every question. The
+    // first turn lasts until the daemon has surely seen it start (a question on screen before
+    // the daemon came is history, not a request).
+    let worker = "busy 3s
 say What should I do first?
 loop
 wait

@@ -4,36 +4,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use common::{sim_command, sim_inputs, wait_for, Daemon, TmuxServer};
+use common::{agents, sim_inputs, wait_for, Daemon, Raw, TmuxServer};
 
 const LONG: Duration = Duration::from_secs(30);
 
 /// An agent that takes every input, works a moment, and logs it.
 const LISTENER: &str = "on-input\nbusy 200ms\nend\n";
-
-/// A session with one pane per (name, script), each labelled with its name.
-fn agents(list: &[(&str, &str)]) -> TmuxServer {
-    let server = TmuxServer::start("macs", "sleep 600");
-    for (i, (name, script)) in list.iter().enumerate() {
-        let cmd = sim_command(&server, name, script, "");
-        if i == 0 {
-            server.ok(&["respawn-pane", "-k", "-t", "macs", &cmd]);
-            server.ok(&["set-option", "-p", "-t", "macs", "@macs-agent", name]);
-        } else {
-            let pane = server.ok(&["split-window", "-P", "-F", "#{pane_id}", "-t", "macs", &cmd]);
-            server.ok(&["set-option", "-p", "-t", pane.trim(), "@macs-agent", name]);
-            server.ok(&["select-layout", "-t", "macs", "tiled"]);
-        }
-    }
-    server
-}
 
 fn start(server: &TmuxServer, state: &Path) -> Daemon {
     let d = Daemon::start(server, state, &["--mode", "manual", "--no-heuristic"]);
@@ -75,35 +58,6 @@ fn inputs(server: &TmuxServer, who: &str, n: usize) -> Vec<String> {
         let v = sim_inputs(server, who);
         (v.len() >= n).then_some(v)
     })
-}
-
-/// A raw JSON-RPC connection to the daemon.
-struct Raw {
-    stream: UnixStream,
-    reader: BufReader<UnixStream>,
-}
-
-impl Raw {
-    fn connect(state: &Path) -> Raw {
-        let stream = UnixStream::connect(state.join("macs.sock")).expect("connect");
-        stream.set_read_timeout(Some(LONG)).expect("timeout");
-        let reader = BufReader::new(stream.try_clone().expect("clone"));
-        Raw { stream, reader }
-    }
-
-    fn send(&mut self, line: &str) -> serde_json::Value {
-        self.stream.write_all(line.as_bytes()).expect("write");
-        self.stream.write_all(b"\n").expect("write");
-        loop {
-            let mut reply = String::new();
-            self.reader.read_line(&mut reply).expect("read a reply");
-            let v: serde_json::Value = serde_json::from_str(&reply).expect("json reply");
-            // Skip pushed notifications.
-            if v.get("method").is_none() {
-                return v;
-            }
-        }
-    }
 }
 
 #[test]

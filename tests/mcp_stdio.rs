@@ -206,7 +206,7 @@ fn assert_tool_ok(result: &Value) -> String {
 // --- no daemon -------------------------------------------------------------------------------
 
 #[test]
-fn initialize_then_tools_list_shows_the_five_tools_and_their_schemas() {
+fn initialize_then_tools_list_shows_the_tools_and_their_schemas() {
     let state = tempfile::tempdir().expect("dir");
     for version in [PROTOCOL, "2025-11-25", "2025-03-26"] {
         let mut mcp = Mcp::start("claude", state.path());
@@ -231,7 +231,10 @@ fn initialize_then_tools_list_shows_the_five_tools_and_their_schemas() {
             "list_agents",
             "read_messages",
             "ask_controller",
-            "get_request"
+            "get_request",
+            "handoff",
+            "assign",
+            "get_task"
         ]
     );
     let tool = |name: &str| {

@@ -161,6 +161,7 @@ mod tests {
             content: "line one\x1b[2J\nline two\x07".into(),
             urgent: true,
             meta: None,
+            in_reply_to: None,
             deliveries: vec![],
         };
         let s = format_message(&m);

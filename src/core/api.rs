@@ -28,6 +28,11 @@ pub enum Request {
     Key(p::AgentKeyParams),
     Ask(p::RequestAskParams),
     Get(p::RequestGetParams),
+    Handoff(p::TaskParams),
+    Assign(p::TaskParams),
+    TaskGet(p::TaskGetParams),
+    Discuss(p::DiscussParams),
+    Stop,
 }
 
 impl Request {
@@ -44,6 +49,11 @@ impl Request {
             method::AGENT_KEY => Request::Key(p::params(params)?),
             method::REQUEST_ASK => Request::Ask(p::params(params)?),
             method::REQUEST_GET => Request::Get(p::params(params)?),
+            method::TASK_HANDOFF => Request::Handoff(p::params(params)?),
+            method::TASK_ASSIGN => Request::Assign(p::params(params)?),
+            method::TASK_GET => Request::TaskGet(p::params(params)?),
+            method::CHAT_DISCUSS => Request::Discuss(p::params(params)?),
+            method::CHAT_STOP => Request::Stop,
             _ => return Ok(None),
         }))
     }
@@ -124,6 +134,28 @@ impl Core {
                 Err(e) => Err(e),
             },
             Request::Get(g) => self.get(g),
+            Request::Handoff(t) => {
+                let caller = self.caller(conn);
+                match self.task(call, &caller, t, false) {
+                    Ok(None) => return None,
+                    Ok(Some(v)) => Ok(v),
+                    Err(e) => Err(e),
+                }
+            }
+            Request::Assign(t) => {
+                let caller = self.caller(conn);
+                self.task(call, &caller, t, true)
+                    .map(|v| v.unwrap_or(Value::Null))
+            }
+            Request::TaskGet(g) => self.task_get(g),
+            Request::Discuss(d) => {
+                let caller = self.caller(conn);
+                self.discuss(&caller, d)
+            }
+            Request::Stop => {
+                let caller = self.caller(conn);
+                self.stop_discussion(&caller)
+            }
         })
     }
 

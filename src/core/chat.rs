@@ -342,6 +342,10 @@ impl Core {
                     .into(),
                 queued: (slot.map(|s| s.queue.len()).unwrap_or(0) + held) as u32,
                 paused: self.paused.contains(&name),
+                typing: slot.is_some_and(|s| {
+                    s.queue.in_flight.is_none()
+                        && s.prompt.as_deref().is_some_and(|p| !p.trim().is_empty())
+                }),
             });
         }
         p::AgentsListResult { agents }
@@ -357,6 +361,11 @@ pub(super) fn wire_message(m: &crate::store::Message) -> p::ChatMessage {
         content: m.content.clone(),
         urgent: m.urgent,
         meta: m.meta.as_object().cloned(),
+        in_reply_to: m
+            .meta
+            .get("in_reply_to")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
         deliveries: Vec::new(),
     }
 }

@@ -21,6 +21,7 @@ use crate::store::{DeliveryStatus as DS, Message, MessageKind, Stage};
 use crate::tmux::command::KeyName;
 use crate::tmux::PaneId;
 
+use super::replies::Thread;
 use super::{Core, Effect, How, Job, View};
 
 /// What an item is, so its outcome can be recorded.
@@ -30,8 +31,13 @@ pub enum ItemKind {
     Answer { request: String },
     /// Request `id` wrapped for the controller.
     Prompt { request: String },
-    /// A chat message, `hop` messages away from the person (0: the person's own).
-    Chat { message: String, hop: u32 },
+    /// A chat message from `from`, `hop` messages away from the person (0: the person's own).
+    Chat {
+        message: String,
+        hop: u32,
+        from: String,
+        thread: Thread,
+    },
     /// A notice from the bridge.
     Notice,
     /// A key the person sends.
@@ -57,6 +63,14 @@ impl Item {
         }
     }
 
+    /// The chat message this item types ("" for other items).
+    pub fn message(&self) -> &str {
+        match &self.kind {
+            ItemKind::Chat { message, .. } => message,
+            _ => "",
+        }
+    }
+
     /// The item a journal row stands for.
     pub fn from_row(delivery: i64, recipient: &str, m: &Message) -> Option<Item> {
         let request = || {
@@ -67,7 +81,14 @@ impl Item {
         };
         let (text, kind) = match m.kind {
             MessageKind::Chat => (
-                delivered_text(&m.from, &To::parse(&m.to), &m.content),
+                if m.meta.get("relay").and_then(|v| v.as_bool()) == Some(true) {
+                    // A discussion's relay: already `[from NAME] …` per reply.
+                    m.content.clone()
+                } else if m.meta.get("task").and_then(|v| v.as_str()) == Some("reply") {
+                    format!("[reply from {}] {}", m.from, m.content)
+                } else {
+                    delivered_text(&m.from, &To::parse(&m.to), &m.content)
+                },
                 ItemKind::Chat {
                     message: m.id.clone(),
                     hop: m
@@ -75,6 +96,8 @@ impl Item {
                         .get("hop")
                         .and_then(|h| h.as_u64())
                         .map_or(0, |h| h.min(u64::from(u32::MAX)) as u32),
+                    from: m.from.clone(),
+                    thread: Thread::from_meta(&m.meta),
                 },
             ),
             MessageKind::Answer => (
@@ -227,6 +250,14 @@ impl Core {
             );
             return;
         }
+        if matches!(how, How::Type) && self.discussion_over(&item) {
+            let why = "the discussion it belongs to is over";
+            self.journal(|st| st.mark(item.delivery, DS::Failed, Some(why)));
+            self.in_queue.remove(&item.delivery);
+            self.delivery_update(&item, DS::Failed, Some(why));
+            self.pump(pane);
+            return;
+        }
         if self.store.is_some()
             && self
                 .journal(|st| st.begin_typing(item.delivery, &text))
@@ -254,6 +285,10 @@ impl Core {
             // (the reply on screen now is the one before it; a quick agent answers before the
             // writer has even confirmed the submission).
             track.awaiting = Some(track.last_reply.clone());
+            track.left_prompt = None;
+            if !item.urgent || self.agents.slot(pane).state == PaneState::Idle {
+                self.remember_origin(pane, &item);
+            }
         }
         self.delivery_update(&item, DS::Delivering, None);
         let job = Job {

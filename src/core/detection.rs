@@ -20,6 +20,9 @@ use super::{Core, PaneSeen};
 /// Heuristic phrases that say a turn is over rather than ask: requests in manual mode only.
 const COMPLETION: [&str; 3] = ["done", "complete", "finished"];
 
+/// How long after a line left the prompt the pane may take to show it was submitted.
+const LEFT_PROMPT_WINDOW: Duration = Duration::from_secs(5);
+
 /// Per watched pane: what the detectors remember.
 #[derive(Debug)]
 pub struct Track {
@@ -40,6 +43,13 @@ pub struct Track {
     /// Something the bridge typed was submitted here and no turn was seen since: the reply
     /// that was on screen then. A new reply with the pane idle ends a turn, busy phase or not.
     pub awaiting: Option<Option<String>>,
+    /// The input that started the turn under way (or the next one): its sender gets the reply.
+    pub origin: Option<super::replies::Origin>,
+    /// A line that left the prompt without the bridge typing (when, and the turn count before):
+    /// the person's, once the pane works on it or shows it.
+    pub left_prompt: Option<(String, std::time::Instant, u64)>,
+    /// A turn began (the pane went busy) and has not ended (the pane has not been idle since).
+    pub working: bool,
 }
 
 impl Default for Track {
@@ -55,6 +65,9 @@ impl Default for Track {
             looked: false,
             last_reply: None,
             awaiting: None,
+            origin: None,
+            left_prompt: None,
+            working: false,
         }
     }
 }
@@ -84,6 +97,15 @@ impl Core {
         let mut messages = Vec::new();
         let mut capped_event = None;
         let mut history_lines = Vec::new();
+        let mut replied = None;
+        let mut person_line = None;
+        let (slot_prompt, bridge_typing) = {
+            let slot = self.agents.slot(id);
+            (
+                slot.prompt.clone(),
+                slot.queue.in_flight.is_some() || !slot.recovering.is_empty(),
+            )
+        };
         if watched {
             let limits = self.s.limits;
             let scan = blocks::find_blocks(&seen.lines, &limits);
@@ -107,11 +129,9 @@ impl Core {
                     json!({ "pane": id.to_string(), "kind": b.kind.label(), "text": b.body }),
                 ));
             }
-            // What the pane showed last (the slot keeps it; it is updated below).
-            let was = slot.state;
             // A quick turn (a fast tool, a short reply, a pane read as unknown while it works)
             // may show no busy phase: after input, a new reply on an idle pane ends it.
-            let reply_now = if is_worker && self.s.heuristic {
+            let reply_now = if (is_worker && self.s.heuristic) || track.origin.is_some() {
                 self.profiles
                     .get(&look.profile)
                     .and_then(|p| heuristic::last_reply(p, &look.lines))
@@ -119,7 +139,7 @@ impl Core {
                 None
             };
             let quick_turn = look.state == PaneState::Idle
-                && was != PaneState::Busy
+                && !track.working
                 && reply_now.is_some()
                 && track
                     .awaiting
@@ -128,7 +148,12 @@ impl Core {
                 && !reply_now
                     .as_deref()
                     .is_some_and(|r| heuristic::is_echo(r, &track.typed));
-            if (look.state == PaneState::Busy && was != PaneState::Busy) || quick_turn {
+            let turn_before = track.turn;
+            // A turn runs from busy to idle, whatever the pane showed in between (a frame read as
+            // unknown, a menu).
+            let turn_over = look.state == PaneState::Idle && (track.working || quick_turn);
+            if (look.state == PaneState::Busy && !track.working) || quick_turn {
+                track.working = look.state == PaneState::Busy;
                 track.turn += 1;
                 track.block_this_turn = false;
                 track.asked_this_turn = false;
@@ -189,9 +214,10 @@ impl Core {
                     _ => debug!(pane = %id, kind = ?b.kind, "block ignored"),
                 }
             }
-            let turn_ended = is_worker
-                && look.state == PaneState::Idle
-                && (was == PaneState::Busy || quick_turn);
+            if look.state == PaneState::Idle {
+                track.working = false;
+            }
+            let turn_ended = is_worker && turn_over;
             if turn_ended && self.s.heuristic && !track.block_this_turn && !track.asked_this_turn {
                 if let Some(profile) = self.profiles.get(&look.profile) {
                     if let Some(reply) = heuristic::last_reply(profile, &look.lines) {
@@ -211,6 +237,45 @@ impl Core {
                     }
                 }
             }
+            // A turn the bridge (or the person, typing in the pane) started is over: its reply
+            // goes back to whoever started it.
+            if turn_over && track.origin.as_ref().is_some_and(|o| o.turn < track.turn) {
+                let reply = self
+                    .profiles
+                    .get(&look.profile)
+                    .and_then(|p| heuristic::reply_on_screen(p, &seen.lines))
+                    .filter(|r| !heuristic::is_echo(&r.text, &track.typed));
+                replied = track.origin.take().map(|o| (o, reply));
+            }
+            // A line the person typed into the pane and submitted: it left the prompt (not by
+            // the bridge's hand), then the pane went to work or shows it above, within a moment.
+            let empty_now = look
+                .prompt_input
+                .as_deref()
+                .is_none_or(|p| p.trim().is_empty());
+            if !empty_now || bridge_typing {
+                track.left_prompt = None;
+            } else if let Some(line) = slot_prompt
+                .as_deref()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+            {
+                if !heuristic::is_echo(line, &track.typed) {
+                    if track.awaiting.is_none() {
+                        track.awaiting = Some(track.last_reply.clone());
+                    }
+                    track.left_prompt = Some((line.to_string(), now, turn_before));
+                }
+            }
+            if let Some((line, at, turn)) = track.left_prompt.take() {
+                let shown =
+                    line.chars().count() >= 3 && look.lines.iter().any(|r| r.contains(&line));
+                if look.state == PaneState::Busy || shown {
+                    person_line = Some((line, turn));
+                } else if now.duration_since(at) < LEFT_PROMPT_WINDOW {
+                    track.left_prompt = Some((line, at, turn));
+                }
+            }
         }
         for b in history_lines {
             self.print("history", b.0, b.1);
@@ -224,6 +289,12 @@ impl Core {
         slot.seen = true;
         if let Some(line) = capped_event {
             self.print("capped", line, json!({ "pane": id.to_string() }));
+        }
+        if let Some((line, turn)) = person_line {
+            self.person_typed(id, &line, turn);
+        }
+        if let Some((origin, reply)) = replied {
+            self.turn_replied(id, origin, reply);
         }
         let agent = self.agents.display(id);
         for (kind, text) in requests {

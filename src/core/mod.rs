@@ -28,6 +28,7 @@ pub mod chat;
 pub mod deliveries;
 pub mod detection;
 pub mod recovery;
+pub mod replies;
 pub mod requests;
 
 #[cfg(test)]
@@ -282,6 +283,8 @@ pub struct Core {
     asks: HashMap<String, Vec<(CallId, Instant)>>,
     /// Delivery rows already in a queue (or being typed).
     in_queue: HashSet<i64>,
+    /// Tasks and the discussion under way.
+    conv: replies::Conversation,
     started: bool,
     /// The tmux server's identity.
     server: String,
@@ -317,6 +320,7 @@ impl Core {
             read_marks: HashMap::new(),
             asks: HashMap::new(),
             in_queue: HashSet::new(),
+            conv: replies::Conversation::default(),
             started: false,
             server: String::new(),
             stopping: false,
@@ -530,6 +534,7 @@ impl Core {
 
     fn tick(&mut self) {
         self.expire_asks();
+        self.expire_conversation();
         self.controller_timeout();
         // Silence can change a state with no output: look again at panes that wait.
         let mut look = self.agents.waiting_panes();

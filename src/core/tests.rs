@@ -886,3 +886,248 @@ async fn agents_answering_agents_are_held_for_the_person_beyond_the_hop_limit() 
         "held messages are not counted"
     );
 }
+
+fn call_as(t: &mut T, agent: Option<&str>, conn: u64, request: Request) -> Vec<Effect> {
+    t.ev(Event::Call {
+        call: 9,
+        conn,
+        agent: agent.map(str::to_string),
+        request,
+    })
+}
+
+/// The message stored last.
+fn last_message(t: &T) -> crate::store::Message {
+    t.store()
+        .history(&crate::store::HistoryQuery::default())
+        .unwrap()
+        .pop()
+        .unwrap()
+        .message
+}
+
+/// Types the one job in `fx` into its pane, then the agent works and replies with `reply`.
+fn agent_replies(t: &mut T, fx: &[Effect], reply: &[&str]) -> Vec<Effect> {
+    let js = jobs(fx);
+    assert_eq!(js.len(), 1, "{fx:?}");
+    let pane = js[0].pane.0;
+    done(t, js[0].clone());
+    t.ev(seen(pane, PaneState::Busy, None, &[]));
+    t.ev(seen(pane, PaneState::Idle, None, reply))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agents_reply_comes_back_to_the_sender_and_is_typed_into_nobody() {
+    let mut t = chat_core();
+    let fx = send(&mut t, 1, "@a1 what is 2+2?");
+    let asked = reply(&fx).as_ref().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fx = agent_replies(
+        &mut t,
+        &fx,
+        &["› [from person] what is 2+2?", "", "• It is 4.", "  Sure."],
+    );
+    assert!(
+        jobs(&fx).is_empty(),
+        "the reply is typed into nobody: {fx:?}"
+    );
+    let r = printed(&fx, "reply");
+    assert_eq!(r.len(), 1, "{fx:?}");
+    assert_eq!(r[0]["in_reply_to"], asked.as_str());
+    let m = last_message(&t);
+    assert_eq!((m.from.as_str(), m.to.as_str()), ("a1", "person"));
+    assert_eq!(m.content, "It is 4.\nSure.");
+    assert_eq!(m.meta["in_reply_to"], asked.as_str());
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Publish { method, params }
+        if *method == p::event::CHAT_MESSAGE && params["in_reply_to"] == asked.as_str())));
+    // The next turn of a1, not started by anyone, is nobody's reply.
+    t.ev(seen(2, PaneState::Busy, None, &[]));
+    let fx = t.ev(seen(2, PaneState::Idle, None, &["• On my own."]));
+    assert!(printed(&fx, "reply").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn handoff_returns_the_reply_and_assign_types_it_into_the_caller() {
+    let mut t = chat_core();
+    t.ev(seen(3, PaneState::Idle, None, &[]));
+    let task = |to: &str, text: &str, wait: Option<u64>| p::TaskParams {
+        to: to.into(),
+        task: text.into(),
+        wait_seconds: wait,
+    };
+    // a2 hands a task to a1 and waits: no answer until a1's turn ends.
+    let fx = call_as(
+        &mut t,
+        Some("a2"),
+        5,
+        Request::Handoff(task("a1", "review a.rs", Some(30))),
+    );
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Reply { .. })),
+        "{fx:?}"
+    );
+    let fx = agent_replies(&mut t, &fx, &["• a.rs looks fine."]);
+    let r = reply(&fx).as_ref().unwrap();
+    assert_eq!(r["status"], "replied");
+    assert_eq!(r["reply"], "a.rs looks fine.");
+    assert!(
+        jobs(&fx).is_empty(),
+        "handoff replies are not typed: {fx:?}"
+    );
+    // The same task's status later.
+    let id = r["id"].as_str().unwrap().to_string();
+    let fx = call_as(
+        &mut t,
+        Some("a2"),
+        5,
+        Request::TaskGet(p::TaskGetParams { id }),
+    );
+    assert_eq!(reply(&fx).as_ref().unwrap()["status"], "replied");
+
+    // a2 assigns; the call returns at once; the reply is typed into a2 once.
+    let fx = call_as(
+        &mut t,
+        Some("a2"),
+        5,
+        Request::Assign(task("a1", "write tests", None)),
+    );
+    assert_eq!(reply(&fx).as_ref().unwrap()["status"], "pending");
+    let fx = agent_replies(&mut t, &fx, &["• Tests written."]);
+    let js = jobs(&fx);
+    assert_eq!(js.len(), 1, "{fx:?}");
+    assert_eq!(
+        (js[0].pane, js[0].text.as_str()),
+        (PaneId(3), "[reply from a1] Tests written.")
+    );
+    // a2's answer to that reply is recorded for a1, and typed into nobody.
+    let fx = agent_replies(&mut t, &fx, &["• Thanks."]);
+    assert!(jobs(&fx).is_empty(), "{fx:?}");
+    assert_eq!(last_message(&t).to, "a1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handoff_that_waits_too_long_says_pending() {
+    let mut t = chat_core();
+    let fx = call_as(
+        &mut t,
+        None,
+        5,
+        Request::Handoff(p::TaskParams {
+            to: "a1".into(),
+            task: "slow job".into(),
+            wait_seconds: Some(2),
+        }),
+    );
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Reply { .. })));
+    tokio::time::advance(Duration::from_secs(3)).await;
+    let fx = t.ev(Event::Tick);
+    assert_eq!(reply(&fx).as_ref().unwrap()["status"], "pending");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_discussion_relays_each_round_and_stops_after_n() {
+    let mut t = chat_core();
+    t.ev(seen(3, PaneState::Idle, None, &[]));
+    let fx = call_as(
+        &mut t,
+        None,
+        1,
+        Request::Discuss(p::DiscussParams {
+            content: "tabs or spaces?".into(),
+            rounds: 2,
+            to: Some(vec!["a2".into(), "a1".into()]),
+            round_seconds: None,
+        }),
+    );
+    assert_eq!(
+        reply(&fx).as_ref().unwrap()["agents"],
+        serde_json::json!(["a1", "a2"])
+    );
+    let js = jobs(&fx);
+    assert_eq!(js.len(), 2, "{fx:?}");
+    let mut relays = Vec::new();
+    for (j, answer) in js.iter().zip(["• Tabs.", "• Spaces."]) {
+        done(&mut t, j.clone());
+        t.ev(seen(j.pane.0, PaneState::Busy, None, &[]));
+        let fx = t.ev(seen(j.pane.0, PaneState::Idle, None, &[answer]));
+        relays.extend(jobs(&fx));
+    }
+    // Round 2: each gets the other's reply.
+    relays.sort_by_key(|j| j.pane);
+    let texts: Vec<&str> = relays.iter().map(|j| j.text.as_str()).collect();
+    assert_eq!(texts, ["[from a2] Spaces.", "[from a1] Tabs."]);
+    let mut after = Vec::new();
+    for (j, answer) in relays.iter().zip(["• Fine, spaces.", "• Agreed."]) {
+        done(&mut t, j.clone());
+        t.ev(seen(j.pane.0, PaneState::Busy, None, &[]));
+        let fx = t.ev(seen(j.pane.0, PaneState::Idle, None, &[answer]));
+        after.extend(jobs(&fx));
+    }
+    assert!(
+        after.is_empty(),
+        "two rounds, then nothing more is relayed: {after:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_ends_a_discussion_and_withdraws_its_relays() {
+    let mut t = chat_core();
+    // a2 is busy: its round-1 message waits.
+    let fx = call_as(
+        &mut t,
+        None,
+        1,
+        Request::Discuss(p::DiscussParams {
+            content: "plan?".into(),
+            rounds: 3,
+            to: Some(vec!["a1".into(), "a2".into()]),
+            round_seconds: Some(60),
+        }),
+    );
+    assert_eq!(jobs(&fx).len(), 1);
+    let fx = call_as(&mut t, None, 1, Request::Stop);
+    let r = reply(&fx).as_ref().unwrap();
+    assert_eq!(r["withdrawn"], 1, "{r}");
+    // a2 goes idle: nothing of the discussion is typed.
+    let fx = t.ev(seen(3, PaneState::Idle, None, &[]));
+    assert!(jobs(&fx).is_empty(), "{fx:?}");
+    // An agent may not start or stop one.
+    let fx = call_as(&mut t, Some("a1"), 7, Request::Stop);
+    assert_eq!(reply(&fx).as_ref().unwrap_err().code, p::code::FORBIDDEN);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_line_the_person_typed_into_a_pane_is_their_message_and_gets_the_reply() {
+    let mut t = chat_core();
+    t.ev(seen(
+        2,
+        PaneState::Idle,
+        Some("fix the build"),
+        &["› fix the build"],
+    ));
+    let fx = t.ev(seen(2, PaneState::Busy, None, &["› fix the build"]));
+    let typed = printed(&fx, "typed");
+    assert_eq!(typed.len(), 1, "{fx:?}");
+    let m = last_message(&t);
+    assert_eq!(
+        (m.from.as_str(), m.to.as_str(), m.content.as_str()),
+        ("person", "a1", "fix the build")
+    );
+    let fx = t.ev(seen(
+        2,
+        PaneState::Idle,
+        None,
+        &["› fix the build", "• Fixed."],
+    ));
+    let r = printed(&fx, "reply");
+    assert_eq!(r.len(), 1, "{fx:?}");
+    assert_eq!(r[0]["in_reply_to"], m.id.as_str());
+    // Text the person cleared (not submitted) is nothing.
+    t.ev(seen(2, PaneState::Idle, Some("oops"), &[]));
+    let fx = t.ev(seen(2, PaneState::Idle, None, &[]));
+    assert!(printed(&fx, "typed").is_empty());
+}

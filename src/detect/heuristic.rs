@@ -113,6 +113,20 @@ fn tail_rows(reply: &str) -> Option<Vec<String>> {
 /// the screen shows no reply (a fresh session, or an error or interrupt after the last input),
 /// or the reply is empty.
 pub fn last_reply(profile: &Profile, lines: &[String]) -> Option<String> {
+    reply_on_screen(profile, lines).map(|r| r.text)
+}
+
+/// The agent's last reply as [`last_reply`] finds it, and whether it is whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+    /// False when the reply runs to the top of what the screen keeps with no start row (its
+    /// beginning scrolled away, or the profile marks no start and nothing stopped it).
+    pub whole: bool,
+}
+
+/// [`last_reply`], saying whether the reply's start is on screen.
+pub fn reply_on_screen(profile: &Profile, lines: &[String]) -> Option<Reply> {
     let rules = profile.reply.as_ref()?;
     let rows: Vec<Cow<str>> = lines
         .iter()
@@ -131,6 +145,7 @@ pub fn last_reply(profile: &Profile, lines: &[String]) -> Option<String> {
     let end = i;
     let mut first_line: Option<String> = None;
     let mut begin = 0;
+    let mut whole = false;
     while i > 0 {
         let row = &rows[i - 1];
         if is_stop(row) {
@@ -139,6 +154,7 @@ pub fn last_reply(profile: &Profile, lines: &[String]) -> Option<String> {
             if !rules.start.is_empty() && (i > 1 || i == end) {
                 return None;
             }
+            whole = i > 1 || rules.start.is_empty();
             begin = i;
             break;
         }
@@ -148,6 +164,7 @@ pub fn last_reply(profile: &Profile, lines: &[String]) -> Option<String> {
                 .or_else(|| caps.get(1))
                 .map(|m| m.as_str().trim().to_owned());
             begin = i;
+            whole = true;
             break;
         }
         i -= 1;
@@ -166,7 +183,10 @@ pub fn last_reply(profile: &Profile, lines: &[String]) -> Option<String> {
     out.extend(body.iter().map(|r| drop_ws(r, common)));
     let first = out.iter().position(|r| !r.trim().is_empty())?;
     let last = out.iter().rposition(|r| !r.trim().is_empty())?;
-    Some(out[first..=last].join("\n"))
+    Some(Reply {
+        text: out[first..=last].join("\n"),
+        whole,
+    })
 }
 
 /// Is this reply the bridge's own text coming back (the agent's echo of what was typed, or a
@@ -335,6 +355,36 @@ mod tests {
         let none = Heuristics::new(&[]).unwrap();
         assert_eq!(none.judge("Done."), None);
         assert!(none.judge("Done?").is_some());
+    }
+
+    #[test]
+    fn a_reply_says_whether_its_start_is_on_screen() {
+        let profiles = Profiles::builtin();
+        for (profile, file) in [
+            ("codex", "codex-04-idle-after-reply.txt"),
+            ("claude-code", "yolo-claude-02-idle.txt"),
+            ("gemini", "gemini-02-idle-after-reply.txt"),
+        ] {
+            let r = reply_on_screen(profiles.get(profile).unwrap(), &block_fixture(file)).unwrap();
+            assert!(r.whole, "{profile} {file}: {r:?}");
+        }
+        // Codex pinned the input on the top row and the reply's bullet scrolled away under it.
+        let r = reply_on_screen(
+            profiles.get("codex").unwrap(),
+            &block_fixture("codex-scrolled-off.txt"),
+        )
+        .unwrap();
+        assert!(!r.whole, "{r:?}");
+        assert!(r.text.starts_with("filler paragraph 22\n"), "{r:?}");
+        // Claude's reply with its `● Done.` row scrolled off the top (the real screen, cut).
+        let screen = block_fixture("yolo-claude-02-idle.txt");
+        let at = screen
+            .iter()
+            .position(|r| r.starts_with("● Done."))
+            .unwrap();
+        let r = reply_on_screen(profiles.get("claude-code").unwrap(), &screen[at + 1..]).unwrap();
+        assert!(!r.whole, "{r:?}");
+        assert!(r.text.starts_with("<<CONTROLLER_REQUEST>>"), "{r:?}");
     }
 
     #[test]

@@ -153,8 +153,12 @@ impl<R: Rpc> ServerHandler for McpServer<R> {
                 "You are `{}` in a team of AI agents and a person, each in a tmux pane, connected \
                  by macs-bridge. send_message writes to another agent (list_agents names them) or \
                  to `all`; messages for you are typed into your prompt as `[from NAME] …`, and \
-                 read_messages lists them. ask_controller asks your controller for direction and \
-                 waits for the answer; get_request looks it up later.",
+                 read_messages lists them (with the replies others wrote to you). When you end a \
+                 turn that a message started, your reply goes back to the group on its own. \
+                 handoff gives another agent a task and waits for its reply; assign gives one and \
+                 has the reply typed into your prompt later as `[reply from NAME] …`. \
+                 ask_controller asks your controller for direction and waits for the answer; \
+                 get_request looks it up later.",
                 self.name
             ))
     }

@@ -1,4 +1,4 @@
-//! The five MCP tools: their descriptions and input schemas, how a call's arguments are read and
+//! The MCP tools: their descriptions and input schemas, how a call's arguments are read and
 //! checked, which daemon method each becomes, and how the daemon's answer is told to the agent.
 //!
 //! No I/O here: [`call`] talks to the daemon only through [`Rpc`], so the tests stand in for it.
@@ -30,6 +30,11 @@ pub const LIST_AGENTS: &str = "list_agents";
 pub const READ_MESSAGES: &str = "read_messages";
 pub const ASK_CONTROLLER: &str = "ask_controller";
 pub const GET_REQUEST: &str = "get_request";
+pub const HANDOFF: &str = "handoff";
+pub const ASSIGN: &str = "assign";
+pub const GET_TASK: &str = "get_task";
+/// `handoff` waits this long when not told.
+pub const HANDOFF_WAIT_SECS: u64 = 120;
 
 /// The tools, as `tools/list` shows them. The schemas are written by hand (not generated) so
 /// that they stay plain: one type per property, no `null` unions and no integer formats, which
@@ -145,17 +150,111 @@ pub fn list() -> Vec<Tool> {
             })),
         )
         .with_annotations(read_only("Get a request")),
+        Tool::new(
+            HANDOFF,
+            "Hand a task to another agent and wait for its answer: the task is typed into its \
+             prompt (once it is idle) as `[from YOUR_NAME] …`, and when its turn ends, the reply \
+             it wrote is returned to you. If the reply takes longer than `wait_seconds`, you get \
+             the task id: call get_task with it later.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "to": { "type": "string", "description": "The agent's name, as list_agents shows it." },
+                    "task": { "type": "string", "description": "What the agent should do (at most 64 KiB)." },
+                    "wait_seconds": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": MAX_WAIT_SECS,
+                        "description": format!(
+                            "How long to wait for the reply, in seconds (default {HANDOFF_WAIT_SECS}, at most {MAX_WAIT_SECS})."
+                        )
+                    }
+                },
+                "required": ["to", "task"]
+            })),
+        )
+        .with_annotations(
+            ToolAnnotations::with_title("Hand off a task")
+                .read_only(false)
+                .destructive(false)
+                .idempotent(false)
+                .open_world(false),
+        ),
+        Tool::new(
+            ASSIGN,
+            "Give a task to another agent and go on with your work: returns at once, and when the \
+             agent's turn ends its reply is typed into your prompt as `[reply from NAME] …` (once \
+             you are idle).",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "to": { "type": "string", "description": "The agent's name, as list_agents shows it." },
+                    "task": { "type": "string", "description": "What the agent should do (at most 64 KiB)." }
+                },
+                "required": ["to", "task"]
+            })),
+        )
+        .with_annotations(
+            ToolAnnotations::with_title("Assign a task")
+                .read_only(false)
+                .destructive(false)
+                .idempotent(false)
+                .open_world(false),
+        ),
+        Tool::new(
+            GET_TASK,
+            "Look up a task you gave with handoff or assign: whether the agent has replied, and \
+             its reply.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "id": { "type": "string", "description": "The task id handoff or assign returned." }
+                },
+                "required": ["id"]
+            })),
+        )
+        .with_annotations(read_only("Get a task")),
     ]
 }
 
 /// A checked tool call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
-    Send { to: String, content: String },
+    Send {
+        to: String,
+        content: String,
+    },
     ListAgents,
-    Read { since: Option<String> },
-    Ask { question: String, wait_secs: u64 },
-    Get { id: String },
+    Read {
+        since: Option<String>,
+    },
+    Ask {
+        question: String,
+        wait_secs: u64,
+    },
+    Get {
+        id: String,
+    },
+    Handoff {
+        to: String,
+        task: String,
+        wait_secs: u64,
+    },
+    Assign {
+        to: String,
+        task: String,
+    },
+    GetTask {
+        id: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct TaskArgs {
+    to: String,
+    task: String,
+    #[serde(default)]
+    wait_seconds: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -237,6 +336,44 @@ pub fn parse(name: &str, args: Option<JsonObject>) -> Result<Option<Call>, Strin
             }
             Call::Get { id }
         }
+        HANDOFF | ASSIGN => {
+            let a: TaskArgs = serde_json::from_value(args).map_err(read)?;
+            let to = a.to.trim().trim_start_matches('@').to_string();
+            if to.is_empty() || to == "all" || to.chars().any(char::is_control) {
+                return Err(format!(
+                    "`to` must name one agent (see list_agents), not {:?}",
+                    a.to
+                ));
+            }
+            let task = checked_text("task", a.task)?;
+            if name == ASSIGN {
+                if a.wait_seconds.is_some() {
+                    return Err("assign does not wait; use handoff to wait for the reply".into());
+                }
+                Call::Assign { to, task }
+            } else {
+                let wait_secs = match a.wait_seconds {
+                    None | Some(Value::Null) => HANDOFF_WAIT_SECS,
+                    v => wait_secs(v)?,
+                };
+                Call::Handoff {
+                    to,
+                    task,
+                    wait_secs,
+                }
+            }
+        }
+        GET_TASK => {
+            let a: GetArgs = serde_json::from_value(args).map_err(read)?;
+            let id = match a.id {
+                Value::String(s) => s.trim().to_string(),
+                other => return Err(format!("`id` must be a task id, not {other}")),
+            };
+            if id.is_empty() {
+                return Err("`id` is empty: pass the id handoff or assign returned".into());
+            }
+            Call::GetTask { id }
+        }
         _ => return Ok(None),
     };
     Ok(Some(call))
@@ -303,6 +440,21 @@ impl Call {
                 CALL_TIMEOUT + Duration::from_secs(*wait_secs),
             ),
             Call::Get { id } => ("request.get", json!({ "id": id }), CALL_TIMEOUT),
+            Call::Handoff {
+                to,
+                task,
+                wait_secs,
+            } => (
+                "task.handoff",
+                json!({ "to": to, "task": task, "wait_seconds": wait_secs }),
+                CALL_TIMEOUT + Duration::from_secs(*wait_secs),
+            ),
+            Call::Assign { to, task } => (
+                "task.assign",
+                json!({ "to": to, "task": task }),
+                CALL_TIMEOUT,
+            ),
+            Call::GetTask { id } => ("task.get", json!({ "id": id }), CALL_TIMEOUT),
         }
     }
 
@@ -313,6 +465,9 @@ impl Call {
             Call::Read { .. } => READ_MESSAGES,
             Call::Ask { .. } => ASK_CONTROLLER,
             Call::Get { .. } => GET_REQUEST,
+            Call::Handoff { .. } => HANDOFF,
+            Call::Assign { .. } => ASSIGN,
+            Call::GetTask { .. } => GET_TASK,
         }
     }
 
@@ -324,6 +479,9 @@ impl Call {
             Call::Read { since } => render_messages(since.as_deref(), v),
             Call::Ask { wait_secs, .. } => render_request(v, Some(*wait_secs)),
             Call::Get { .. } => render_request(v, None),
+            Call::Handoff { wait_secs, .. } => render_task(v, Some(*wait_secs), false),
+            Call::Assign { .. } => render_task(v, None, true),
+            Call::GetTask { .. } => render_task(v, None, false),
         }
     }
 }
@@ -463,7 +621,11 @@ fn render_messages(since: Option<&str>, v: &Value) -> String {
             head.push(' ');
             head.push_str(&ts);
         }
-        head.push_str(&format!(" {} → {}:", text(&m["from"]), text(&m["to"])));
+        head.push_str(&format!(" {} → {}", text(&m["from"]), text(&m["to"])));
+        if let Some(r) = m.get("in_reply_to").and_then(Value::as_str) {
+            head.push_str(&format!(" (reply to {r})"));
+        }
+        head.push(':');
         let content = text(&m["content"]);
         if content.contains('\n') {
             out.push_str(&head);
@@ -507,6 +669,36 @@ fn render_request(v: &Value, waited: Option<u64>) -> String {
     out
 }
 
+/// `task.handoff` (with the seconds it waited), `task.assign` and `task.get`.
+fn render_task(v: &Value, waited: Option<u64>, assigned: bool) -> String {
+    let id = text(&v["id"]);
+    let to = text(&v["to"]);
+    match text(&v["status"]).as_str() {
+        "replied" => {
+            let mut out = format!("{to} replied (task {id}):\n{}", text(&v["reply"]));
+            if v["partial"].as_bool() == Some(true) {
+                out.push_str("\n(The start of the reply had scrolled off its screen.)");
+            }
+            out
+        }
+        status => {
+            let head = match (waited, status) {
+                (_, "held") => format!(
+                    "Task {id} for {to} is held for the person (too many messages between \
+                     agents, or {to} is paused)."
+                ),
+                (Some(s), _) => format!("No reply from {to} within {s} s; task {id} stays open."),
+                (None, _) if !assigned => format!("Task {id}: no reply from {to} yet."),
+                (None, _) => format!(
+                    "Task {id} is with {to}; its reply will be typed into your prompt as \
+                     [reply from {to}] when its turn ends."
+                ),
+            };
+            format!("{head} Call get_task with id \"{id}\" to see the reply.")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,7 +713,7 @@ mod tests {
     }
 
     #[test]
-    fn five_tools_with_object_schemas_and_their_required_fields() {
+    fn eight_tools_with_object_schemas_and_their_required_fields() {
         let tools = list();
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
         assert_eq!(
@@ -531,7 +723,10 @@ mod tests {
                 LIST_AGENTS,
                 READ_MESSAGES,
                 ASK_CONTROLLER,
-                GET_REQUEST
+                GET_REQUEST,
+                HANDOFF,
+                ASSIGN,
+                GET_TASK
             ]
         );
         for t in &tools {
@@ -550,6 +745,51 @@ mod tests {
         assert!(required(2).is_empty());
         assert_eq!(required(3), ["question"]);
         assert_eq!(required(4), ["id"]);
+        assert_eq!(required(5), ["to", "task"]);
+        assert_eq!(required(6), ["to", "task"]);
+        assert_eq!(required(7), ["id"]);
+    }
+
+    #[test]
+    fn tasks_become_daemon_calls_and_replies_are_told() {
+        let h = parse(
+            HANDOFF,
+            obj(json!({"to": "@gemini", "task": "review a.rs"})),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            h,
+            Call::Handoff {
+                to: "gemini".into(),
+                task: "review a.rs".into(),
+                wait_secs: HANDOFF_WAIT_SECS
+            }
+        );
+        let (method, params, _) = h.request("claude");
+        assert_eq!(method, "task.handoff");
+        assert_eq!(params["to"], "gemini");
+        assert!(parse(ASSIGN, obj(json!({"to": "all", "task": "x"}))).is_err());
+        assert!(parse(
+            ASSIGN,
+            obj(json!({"to": "a", "task": "x", "wait_seconds": 3}))
+        )
+        .is_err());
+        assert!(parse(HANDOFF, obj(json!({"to": "a", "task": " "}))).is_err());
+        let replied = json!({"id": "m-1", "to": "gemini", "status": "replied",
+                             "reply": "Looks fine.", "reply_id": "m-2"});
+        assert_eq!(
+            h.render(&replied),
+            "gemini replied (task m-1):\nLooks fine."
+        );
+        let pending = json!({"id": "m-1", "to": "gemini", "status": "pending"});
+        assert!(h
+            .render(&pending)
+            .contains("No reply from gemini within 120 s"));
+        let a = parse(ASSIGN, obj(json!({"to": "gemini", "task": "x"})))
+            .unwrap()
+            .unwrap();
+        assert!(a.render(&pending).contains("[reply from gemini]"));
     }
 
     fn t_required(t: &Tool) -> Vec<String> {

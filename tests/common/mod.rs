@@ -353,3 +353,90 @@ pub fn chat_lines(server: &TmuxServer, state_dir: &Path, lines: &str) -> Output 
         .expect("write to the chat client");
     child.wait_with_output().expect("the chat client's output")
 }
+
+/// A session with one pane per (name, script), each labelled with its name.
+pub fn agents(list: &[(&str, &str)]) -> TmuxServer {
+    let server = TmuxServer::start("macs", "sleep 600");
+    for (i, (name, script)) in list.iter().enumerate() {
+        let cmd = sim_command(&server, name, script, "");
+        if i == 0 {
+            server.ok(&["respawn-pane", "-k", "-t", "macs", &cmd]);
+            server.ok(&["set-option", "-p", "-t", "macs", "@macs-agent", name]);
+        } else {
+            let pane = server.ok(&["split-window", "-P", "-F", "#{pane_id}", "-t", "macs", &cmd]);
+            server.ok(&["set-option", "-p", "-t", pane.trim(), "@macs-agent", name]);
+            server.ok(&["select-layout", "-t", "macs", "tiled"]);
+        }
+    }
+    server
+}
+
+/// A raw JSON-RPC connection to the daemon: requests, and the notifications pushed to it.
+pub struct Raw {
+    pub stream: std::os::unix::net::UnixStream,
+    reader: std::io::BufReader<std::os::unix::net::UnixStream>,
+    /// Notifications read while waiting for replies.
+    pub pushed: Vec<serde_json::Value>,
+}
+
+impl Raw {
+    pub fn connect(state: &Path) -> Raw {
+        let stream =
+            std::os::unix::net::UnixStream::connect(state.join("macs.sock")).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+        Raw {
+            stream,
+            reader,
+            pushed: Vec::new(),
+        }
+    }
+
+    /// Sends one request line and returns its reply (notifications on the way are kept).
+    pub fn send(&mut self, line: &str) -> serde_json::Value {
+        use std::io::Write;
+        self.stream.write_all(line.as_bytes()).expect("write");
+        self.stream.write_all(b"\n").expect("write");
+        loop {
+            let v = self.next_line();
+            if v.get("method").is_none() {
+                return v;
+            }
+            self.pushed.push(v);
+        }
+    }
+
+    /// Calls `method` with `params`; the reply.
+    pub fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let line =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        self.send(&line.to_string())
+    }
+
+    /// Waits for a pushed notification matching `pred` (within the read timeout).
+    pub fn wait_push(&mut self, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        if let Some(i) = self.pushed.iter().position(&pred) {
+            return self.pushed.remove(i);
+        }
+        loop {
+            let v = self.next_line();
+            if pred(&v) {
+                return v;
+            }
+            self.pushed.push(v);
+        }
+    }
+
+    fn next_line(&mut self) -> serde_json::Value {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .expect("read from the daemon");
+        assert!(n > 0, "the daemon closed the connection");
+        serde_json::from_str(&line).expect("a JSON line")
+    }
+}

@@ -20,6 +20,9 @@ pub struct ChatMessage {
     pub urgent: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Map<String, Value>>,
+    /// An agent's reply: the message that started the turn it ends (also `meta.in_reply_to`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
     /// In `chat.history`: where each recipient's copy stands (empty in `chat.message`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deliveries: Vec<Delivery>,

@@ -124,6 +124,9 @@ pub struct AgentInfo {
     /// Messages waiting for this agent.
     pub queued: u32,
     pub paused: bool,
+    /// Its prompt holds text the bridge did not type (someone is writing there).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub typing: bool,
 }
 
 /// An agent's state on the wire (the core's `PaneState`).

@@ -34,6 +34,11 @@
 //! | `pane.snapshot` | [`PaneSnapshotParams`] `{target, lines?}` | [`PaneSnapshotResult`] `{pane, lines}` | -32001 no such pane |
 //! | `request.ask` | [`RequestAskParams`] `{from, question, wait_seconds?}` | [`RequestInfo`] | -32003 dry run |
 //! | `request.get` | [`RequestGetParams`] `{id}` | [`RequestInfo`] | -32001 no such request |
+//! | `task.handoff` | [`TaskParams`] `{to, task, wait_seconds?}` | [`TaskInfo`] `{id, to, status, reply_id?, reply?, partial?}` when the reply came or the wait ran out | -32001 unknown agent; -32002 routes; -32003 dry run |
+//! | `task.assign` | [`TaskParams`] `{to, task}` | [`TaskInfo`] at once; the reply is typed into the caller later | as `task.handoff` |
+//! | `task.get` | [`TaskGetParams`] `{id}` | [`TaskInfo`] | -32001 no such task |
+//! | `chat.discuss` | [`DiscussParams`] `{content, rounds, to?, round_seconds?}` | [`DiscussResult`] `{id, agents, rounds}` | -32002 an agent's connection; -32003 a discussion is under way |
+//! | `chat.stop` | `{}` | [`StopResult`] `{stopped?, withdrawn}` | -32002 an agent's connection |
 //!
 //! Every call may also get -32603 (internal error: the core dropped the call) or -32003 (the
 //! daemon is shutting down).
@@ -73,12 +78,14 @@
 pub mod envelope;
 pub mod events;
 pub mod messages;
+pub mod tasks;
 #[cfg(test)]
 mod tests;
 
 pub use envelope::*;
 pub use events::*;
 pub use messages::*;
+pub use tasks::*;
 
 /// The `jsonrpc` member of every envelope.
 pub const JSONRPC: &str = "2.0";
@@ -102,6 +109,11 @@ pub mod method {
     pub const PANE_SNAPSHOT: &str = "pane.snapshot";
     pub const REQUEST_ASK: &str = "request.ask";
     pub const REQUEST_GET: &str = "request.get";
+    pub const TASK_HANDOFF: &str = "task.handoff";
+    pub const TASK_ASSIGN: &str = "task.assign";
+    pub const TASK_GET: &str = "task.get";
+    pub const CHAT_DISCUSS: &str = "chat.discuss";
+    pub const CHAT_STOP: &str = "chat.stop";
 }
 
 /// Every method the daemon answers. The server refuses others with -32601 before the core sees
@@ -120,6 +132,11 @@ pub const METHODS: &[&str] = &[
     method::PANE_SNAPSHOT,
     method::REQUEST_ASK,
     method::REQUEST_GET,
+    method::TASK_HANDOFF,
+    method::TASK_ASSIGN,
+    method::TASK_GET,
+    method::CHAT_DISCUSS,
+    method::CHAT_STOP,
 ];
 
 /// Notification names.

@@ -186,3 +186,144 @@ fn claude_gets_an_answer_exactly_once_through_crashes() {
 fn gemini_gets_an_answer_exactly_once_through_crashes() {
     each_point("gemini", 18230);
 }
+
+/// The reply the scripted model gives to the person's chat message, and to the line the person
+/// types into the pane.
+const REPLY_SCRIPT: &str = "### delay=2\nThe function adds two numbers.\nIt has no tests yet.\n### delay=1\nNothing changed today.\n";
+
+/// A chat message to the real agent, and a line typed into its pane by hand: each turn's reply
+/// comes back as a chat message from the agent, without the CLI's chrome.
+fn replies(agent: &str, port: u16) {
+    let h = harness();
+    if !h.join("run-agent.sh").exists() {
+        eprintln!("../shared/real-agents is not here; skipped");
+        return;
+    }
+    let _ = Command::new(h.join("stop-all.sh")).output();
+    let dir = tempfile::tempdir().expect("dir");
+    let script = dir.path().join("replies.txt");
+    std::fs::write(&script, REPLY_SCRIPT).expect("script");
+    let out = Command::new(h.join("start-mock.sh"))
+        .arg(port.to_string())
+        .arg(&script)
+        .output()
+        .expect("start the mock");
+    assert!(out.status.success(), "{}", common::output_text(&out));
+    let server = TmuxServer::start("macs", "sleep 600");
+    let out = Command::new(h.join("run-agent.sh"))
+        .args([agent, "macs", "macs:0.0"])
+        .env("AH_SOCKET", &server.name)
+        .env("AH_PORT", port.to_string())
+        .output()
+        .expect("start the agent");
+    assert!(out.status.success(), "{}", common::output_text(&out));
+    server.ok(&["set-option", "-p", "-t", "macs:0.0", "@macs-agent", agent]);
+    let state = tempfile::tempdir().expect("state");
+    let daemon = Daemon::start(
+        &server,
+        state.path(),
+        &["--mode", "manual", "--no-heuristic"],
+    );
+    wait_for("the API socket", LONG, || {
+        std::os::unix::net::UnixStream::connect(state.path().join("macs.sock"))
+            .ok()
+            .map(|_| ())
+    });
+    let mut api = common::Raw::connect(state.path());
+    // Ready: idle, and past Gemini's start-up (input typed while it shows `Initializing...` is
+    // queued and can come back into its prompt unsent).
+    let mut ready_since: Option<std::time::Instant> = None;
+    wait_for("the agent to be ready", LONG, || {
+        let r = api.call("agents.list", serde_json::json!({}));
+        let ready = r["result"]["agents"][0]["state"] == "idle"
+            && !server.capture("macs:0.0").contains("Initializing...");
+        if !ready {
+            ready_since = None;
+            return None;
+        }
+        let since = *ready_since.get_or_insert_with(std::time::Instant::now);
+        (since.elapsed() >= Duration::from_secs(2)).then_some(())
+    });
+    let sent = api.call(
+        "chat.send",
+        serde_json::json!({"content": format!("@{agent} analyze this function")}),
+    );
+    let id = sent["result"]["id"].as_str().expect("id").to_string();
+    let reply = daemon.wait_event_for("the reply", LONG, |e| {
+        e["event"] == "reply" && e["in_reply_to"] == id.as_str()
+    });
+    let history = api.call("chat.history", serde_json::json!({"limit": 50}));
+    let stored = history["result"]["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .find(|m| m["id"] == reply["id"])
+        .cloned()
+        .expect("the reply in the history");
+    assert_eq!(
+        stored["content"], "The function adds two numbers.\nIt has no tests yet.",
+        "{agent}: {stored}"
+    );
+    assert_eq!(stored["from"], agent);
+
+    // The person types a line into the pane themselves.
+    wait_for("the agent to be idle again", LONG, || {
+        let r = api.call("agents.list", serde_json::json!({}));
+        (r["result"]["agents"][0]["state"] == "idle").then_some(())
+    });
+    // (No `?`: typed at the end of Gemini's prompt it opens the shortcuts panel instead.)
+    server.ok(&[
+        "send-keys",
+        "-t",
+        "macs:0.0",
+        "-l",
+        "tell me what changed today",
+    ]);
+    wait_for("the daemon to see the line typed", LONG, || {
+        let r = api.call("agents.list", serde_json::json!({}));
+        (r["result"]["agents"][0]["typing"] == true).then_some(())
+    });
+    server.ok(&["send-keys", "-t", "macs:0.0", "Enter"]);
+    let typed = daemon.wait_event_for("the person's line", LONG, |e| e["event"] == "typed");
+    let typed_id = typed["id"].as_str().expect("id").to_string();
+    let reply = daemon.wait_event_for("the reply to the typed line", LONG, |e| {
+        e["event"] == "reply" && e["in_reply_to"] == typed_id.as_str()
+    });
+    let history = api.call("chat.history", serde_json::json!({"limit": 50}));
+    let messages = history["result"]["messages"].as_array().expect("messages");
+    let line = messages
+        .iter()
+        .find(|m| m["id"] == typed_id.as_str())
+        .expect("the line");
+    assert_eq!(
+        line["content"], "tell me what changed today",
+        "{agent}: {line}"
+    );
+    let stored = messages
+        .iter()
+        .find(|m| m["id"] == reply["id"])
+        .expect("the reply");
+    assert_eq!(
+        stored["content"], "Nothing changed today.",
+        "{agent}: {stored}"
+    );
+    let _ = Command::new(h.join("stop-all.sh")).output();
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (../shared/real-agents/install.sh)"]
+fn codex_replies_come_back_into_the_chat() {
+    replies("codex", 18240);
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (../shared/real-agents/install.sh)"]
+fn claude_replies_come_back_into_the_chat() {
+    replies("claude", 18241);
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (../shared/real-agents/install.sh)"]
+fn gemini_replies_come_back_into_the_chat() {
+    replies("gemini", 18242);
+}

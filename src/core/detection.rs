@@ -47,7 +47,7 @@ pub struct Track {
     pub origin: Option<super::replies::Origin>,
     /// A line that left the prompt without the bridge typing (when, and the turn count before):
     /// the person's, once the pane works on it or shows it.
-    pub left_prompt: Option<(String, std::time::Instant, u64)>,
+    pub left_prompt: Option<(String, std::time::Instant, u64, Option<String>)>,
     /// A turn began (the pane went busy) and has not ended (the pane has not been idle since).
     pub working: bool,
 }
@@ -131,13 +131,13 @@ impl Core {
             }
             // A quick turn (a fast tool, a short reply, a pane read as unknown while it works)
             // may show no busy phase: after input, a new reply on an idle pane ends it.
-            let reply_now = if (is_worker && self.s.heuristic) || track.origin.is_some() {
-                self.profiles
-                    .get(&look.profile)
-                    .and_then(|p| heuristic::last_reply(p, &look.lines))
-            } else {
-                None
-            };
+            // The reply on screen now, for every watched pane: input the bridge or the person
+            // gives is measured against it (a quick turn shows a different one).
+            let reply_full = self
+                .profiles
+                .get(&look.profile)
+                .and_then(|p| heuristic::reply_on_screen(p, &seen.lines));
+            let reply_now = reply_full.as_ref().map(|r| r.text.clone());
             let quick_turn = look.state == PaneState::Idle
                 && !track.working
                 && reply_now.is_some()
@@ -160,7 +160,17 @@ impl Core {
                 track.capped_reported = false;
                 track.awaiting = None;
             }
-            track.last_reply = reply_now;
+            // While text sits in the prompt, the composer can hide the reply area (Codex shows
+            // its key hints there): the last reply stays the one seen before the typing.
+            let typing = look
+                .prompt_input
+                .as_deref()
+                .is_some_and(|p| !p.trim().is_empty());
+            let prev_reply = if typing {
+                track.last_reply.clone()
+            } else {
+                std::mem::replace(&mut track.last_reply, reply_now)
+            };
             // Blocks first, so that a block that ends the turn counts for this turn.
             let fresh = track.tracker.observe(&scan.blocks, track.turn, now);
             // A block still open when its start scrolled out of what the screen model keeps (a
@@ -237,16 +247,6 @@ impl Core {
                     }
                 }
             }
-            // A turn the bridge (or the person, typing in the pane) started is over: its reply
-            // goes back to whoever started it.
-            if turn_over && track.origin.as_ref().is_some_and(|o| o.turn < track.turn) {
-                let reply = self
-                    .profiles
-                    .get(&look.profile)
-                    .and_then(|p| heuristic::reply_on_screen(p, &seen.lines))
-                    .filter(|r| !heuristic::is_echo(&r.text, &track.typed));
-                replied = track.origin.take().map(|o| (o, reply));
-            }
             // A line the person typed into the pane and submitted: it left the prompt (not by
             // the bridge's hand), then the pane went to work or shows it above, within a moment.
             let empty_now = look
@@ -262,18 +262,40 @@ impl Core {
             {
                 if !heuristic::is_echo(line, &track.typed) {
                     if track.awaiting.is_none() {
-                        track.awaiting = Some(track.last_reply.clone());
+                        track.awaiting = Some(prev_reply.clone());
                     }
-                    track.left_prompt = Some((line.to_string(), now, turn_before));
+                    track.left_prompt =
+                        Some((line.to_string(), now, turn_before, prev_reply.clone()));
                 }
             }
-            if let Some((line, at, turn)) = track.left_prompt.take() {
+            if let Some((line, at, turn, before)) = track.left_prompt.take() {
                 let shown =
                     line.chars().count() >= 3 && look.lines.iter().any(|r| r.contains(&line));
                 if look.state == PaneState::Busy || shown {
-                    person_line = Some((line, turn));
+                    person_line = Some((line, turn, before));
                 } else if now.duration_since(at) < LEFT_PROMPT_WINDOW {
-                    track.left_prompt = Some((line, at, turn));
+                    track.left_prompt = Some((line, at, turn, before));
+                }
+            }
+            // A turn the bridge (or the person, typing in the pane) started is over: its reply
+            // goes back to whoever started it. A turn that ends with no reply on screen (an
+            // agent still starting up that queued the input, an error) leaves it waiting for the
+            // next turn's.
+            // (The reply that was on screen when the input was given is not its reply: an agent
+            // that looks idle before it has drawn its answer shows it still. The turn's reply is
+            // then taken from a later idle look.)
+            let idle_after = look.state == PaneState::Idle && !track.working;
+            let started = match &person_line {
+                Some((_, turn, before)) => Some((*turn, before.clone())),
+                None => track.origin.as_ref().map(|o| (o.turn, o.before.clone())),
+            };
+            if let Some((_, before)) = started.filter(|(t, _)| idle_after && *t < track.turn) {
+                let reply = reply_full
+                    .filter(|r| !heuristic::is_echo(&r.text, &track.typed))
+                    .filter(|r| before.as_deref() != Some(r.text.as_str()));
+                match reply {
+                    Some(r) => replied = Some(r),
+                    None => debug!(pane = %id, "a turn ended with no reply on screen"),
                 }
             }
         }
@@ -290,11 +312,13 @@ impl Core {
         if let Some(line) = capped_event {
             self.print("capped", line, json!({ "pane": id.to_string() }));
         }
-        if let Some((line, turn)) = person_line {
-            self.person_typed(id, &line, turn);
+        if let Some((line, turn, before)) = person_line {
+            self.person_typed(id, &line, turn, before);
         }
-        if let Some((origin, reply)) = replied {
-            self.turn_replied(id, origin, reply);
+        if let Some(reply) = replied {
+            if let Some(origin) = self.agents.slot(id).track.origin.take() {
+                self.turn_replied(id, origin, reply);
+            }
         }
         let agent = self.agents.display(id);
         for (kind, text) in requests {

@@ -72,6 +72,8 @@ pub struct Origin {
     /// The pane's turn count when it was typed: the reply ends a later turn.
     pub turn: u64,
     pub thread: Thread,
+    /// The agent's last reply on screen when the input was given (the next one is new).
+    pub before: Option<String>,
 }
 
 /// A task given with `task.handoff` or `task.assign`.
@@ -139,20 +141,15 @@ impl Core {
                 from,
                 turn: track.turn,
                 thread,
+                before: track.last_reply.clone(),
             });
         }
     }
 
-    /// A turn the bridge started in `pane` ended with `reply` on screen (None: no reply text).
-    pub(super) fn turn_replied(&mut self, pane: PaneId, origin: Origin, reply: Option<Reply>) {
+    /// A turn the bridge (or the person) started in `pane` ended with `reply` on screen.
+    pub(super) fn turn_replied(&mut self, pane: PaneId, origin: Origin, reply: Reply) {
         let name = self.agents.display(pane);
-        let (text, whole) = match reply {
-            Some(r) => (r.text, r.whole),
-            None => (
-                "(the turn ended with no reply text on the screen)".to_string(),
-                true,
-            ),
-        };
+        let Reply { text, whole } = reply;
         let content = if whole {
             text.clone()
         } else {
@@ -240,7 +237,13 @@ impl Core {
 
     /// The person submitted `line` in `pane` themselves: it is their message to the agent.
     /// `turn` is the pane's turn count from before the line left the prompt.
-    pub(super) fn person_typed(&mut self, pane: PaneId, line: &str, turn: u64) {
+    pub(super) fn person_typed(
+        &mut self,
+        pane: PaneId,
+        line: &str,
+        turn: u64,
+        before: Option<String>,
+    ) {
         let name = self.agents.display(pane);
         let new = NewMessage {
             from: PERSON.to_string(),
@@ -264,11 +267,14 @@ impl Core {
             json!({ "id": message.id, "to": name, "pane": pane.to_string() }),
         );
         let track = &mut self.agents.slot(pane).track;
+        // Seen again (an agent that shows queued input again), it is the same line.
+        track.typed(line);
         track.origin = Some(Origin {
             message: message.id,
             from: PERSON.to_string(),
             turn,
             thread: Thread::default(),
+            before,
         });
     }
 

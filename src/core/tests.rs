@@ -48,9 +48,11 @@ fn look(state: PaneState, prompt: Option<&str>) -> Look {
 }
 
 fn seen(pane: u32, state: PaneState, prompt: Option<&str>, lines: &[&str]) -> Event {
+    let mut look = look(state, prompt);
+    look.lines = lines.iter().map(|l| l.to_string()).collect();
     Event::Seen(PaneSeen {
         pane: PaneId(pane),
-        look: look(state, prompt),
+        look,
         lines: lines.iter().map(|l| l.to_string()).collect(),
         starts: 0,
     })

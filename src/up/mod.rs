@@ -64,7 +64,9 @@
 pub mod agent;
 mod layout;
 pub mod ready;
+mod report;
 pub mod session;
+pub mod wiring;
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -80,7 +82,8 @@ use crate::tools::LiveError;
 
 use agent::shell_line;
 use layout::{open_layout, print_layout, slots, Fate, Laid, Slot};
-use ready::{PromptJob, PromptResult, ReadyOptions};
+use ready::{Progress, PromptJob, PromptResult, ReadyOptions};
+use report::indent;
 use session::{exact, BridgeStart, PaneRow, Stopped};
 
 /// What `up` is asked to do (the command line's flags, as plain values).
@@ -88,8 +91,9 @@ use session::{exact, BridgeStart, PaneRow, Stopped};
 pub struct UpOptions {
     /// The panes to set out.
     pub layout: Layout,
-    /// How many agent panes the chat layout has (1 to 12).
-    pub agents: u8,
+    /// How many agent panes the chat layout has (1 to 12); `None`: the agents of macs.yaml,
+    /// else 3.
+    pub agents: Option<u8>,
     /// The worker's command line (every agent's, in the chat layout); `None`: codex.
     pub worker: Option<String>,
     /// The controller's command line; `None`: codex.
@@ -106,8 +110,8 @@ pub struct UpOptions {
     pub no_daemon: bool,
     /// Seconds the agents get to reach their prompt.
     pub ready_timeout: u64,
-    /// Write each agent's MCP configuration into `DIR/<agent>/` instead of printing it.
-    pub mcp_dir: Option<PathBuf>,
+    /// Also print each agent's MCP configuration in full (the snippets to copy).
+    pub print_mcp: bool,
 }
 
 /// What `down` is asked to do.
@@ -162,6 +166,10 @@ pub enum Layout {
 }
 
 const DEFAULT_AGENT: &str = "codex";
+/// Agent panes of the chat layout when neither `--agents` nor macs.yaml says.
+const DEFAULT_CHAT_AGENTS: u8 = 3;
+/// Seconds the agents get to reach their prompt, by default (`--ready-timeout`).
+pub const DEFAULT_READY_TIMEOUT: u64 = 60;
 /// Seconds the daemon gets to print its `started` line.
 const BRIDGE_START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -234,20 +242,68 @@ fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
-/// The keystroke writer's settings and the classifier's lines, loaded as `send` loads them:
-/// the environment, then `macs.yaml` in the state dir. The prompts are never typed into a busy
-/// pane, whatever `guard_busy` says.
-fn writer_settings(state_dir: &Path) -> Result<(InjectOptions, usize), UpError> {
+/// The settings `up` and the daemon it starts will use, loaded as the daemon loads them (the
+/// environment, then `macs.yaml` in the state dir) and checked in full, profiles and phrases
+/// included: a config the daemon would refuse stops `up` before it touches tmux.
+fn load_settings(state_dir: &Path) -> Result<Config, UpError> {
     let overrides = Overrides {
         state_dir: Some(state_dir.to_path_buf()),
         ..Overrides::default()
     };
     let cfg = Config::load(&overrides, &config::process_env, state_dir)?;
+    let in_file = || {
+        cfg.source
+            .as_deref()
+            .map(|p| format!("{}: ", p.display()))
+            .unwrap_or_default()
+    };
+    if !cfg.profiles.files.is_empty() {
+        crate::detect::Profiles::builtin()
+            .load_overrides(cfg.profiles.files.iter())
+            .map_err(|e| usage(format!("{}profiles: {e}", in_file())))?;
+    }
+    crate::detect::Heuristics::new(&cfg.heuristic_phrases)
+        .map_err(|e| usage(format!("{}heuristic_phrases: {e}", in_file())))?;
+    Ok(cfg)
+}
+
+/// The keystroke writer's settings and the classifier's lines, as `send` would use them. The
+/// prompts are never typed into a busy pane, whatever `guard_busy` says.
+fn writer_settings(cfg: &Config) -> (InjectOptions, usize) {
     let inject = InjectOptions {
         guard_busy: true,
         ..cfg.injection.inject_options()
     };
-    Ok((inject, cfg.busy_lines))
+    (inject, cfg.busy_lines)
+}
+
+/// Wires each agent's launch to the MCP server (see [`wiring`]); the chat pane is left alone.
+fn wire_slots(slots: &mut [Slot], exe: &Path, state_dir: &Path) -> Result<(), UpError> {
+    let defaults = wiring::gemini_defaults_path(&env_var, state_dir);
+    let defaults_text = match &defaults {
+        Some(path)
+            if slots.iter().any(|s| {
+                s.prompt.is_some()
+                    && wiring::cli_of(&s.launch) == Some(crate::mcp::AgentCli::Gemini)
+            }) =>
+        {
+            Some(std::fs::read_to_string(path).map_err(|e| {
+                error(format!(
+                    "cannot read Gemini CLI's system defaults {}: {e}",
+                    path.display()
+                ))
+            })?)
+        }
+        _ => None,
+    };
+    let existing = defaults.as_deref().zip(defaults_text.as_deref());
+    for slot in slots.iter_mut().filter(|s| s.prompt.is_some()) {
+        let wired =
+            wiring::plan(&slot.launch, &slot.label, exe, state_dir, existing).map_err(error)?;
+        slot.launch = wired.launch.clone();
+        slot.wired = Some(wired);
+    }
+    Ok(())
 }
 
 /// Runs `macs-bridge up` for `session` on `tmux`'s server.
@@ -259,7 +315,11 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
     let state_dir = absolute(a.state_dir.as_deref().unwrap_or(&cwd));
     let exe = std::env::current_exe()
         .map_err(|e| error(format!("cannot find this program's own path: {e}")))?;
-    let (inject, busy_lines) = writer_settings(&state_dir)?;
+
+    // Everything that can be checked is checked before tmux is touched: the settings, the
+    // panes' commands, the prompt files, the agents' MCP wiring.
+    let cfg = load_settings(&state_dir)?;
+    let (inject, busy_lines) = writer_settings(&cfg);
     let ready = ReadyOptions {
         timeout: Duration::from_secs(a.ready_timeout),
         idle_for: Duration::from_secs(1),
@@ -267,15 +327,15 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
         inject,
         busy_lines,
     };
-    let slots = slots(&tmux.socket, &session, &a, &exe)?;
-
-    tmux.check_version().await?;
-
-    // The prompts come first: a bad override file stops `up` before anything is created.
+    let mut slots = slots(&tmux.socket, &session, &a, &exe, &cfg, &state_dir)?;
     let mut texts: HashMap<PromptKind, String> = HashMap::new();
     for kind in slots.iter().filter_map(|s| s.prompt) {
         texts.insert(kind, prompts::load(kind, &state_dir)?);
     }
+    wire_slots(&mut slots, &exe, &state_dir)?;
+
+    tmux.check_version().await?;
+
     if !state_dir.is_dir() {
         std::fs::create_dir_all(&state_dir).map_err(|e| {
             error(format!(
@@ -283,6 +343,9 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
                 state_dir.display()
             ))
         })?;
+    }
+    for (path, text) in slots.iter().filter_map(|s| s.wired.as_ref()?.file.as_ref()) {
+        wiring::write_file(&state_dir, path, text).map_err(error)?;
     }
 
     if a.reset_session && tmux.has_session(&session).await? {
@@ -304,19 +367,28 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
         &mut windows,
     )
     .await;
+    let again = report::rerun_line(&tmux.socket, &session, &a, &state_dir);
     // Whatever happened, the agents' windows go back to the person's `remain-on-exit` once
     // the agents are started and prompted (or could not be).
     let prompted = match laid {
         Ok(laid) => {
             print_layout(&session, existed, &slots, &laid);
-            prompt_agents(tmux, &session, &slots, &laid, &texts, &state_dir, &ready).await
+            report::print_wiring(&slots, &laid);
+            let prompting = Prompting {
+                slots: &slots,
+                laid: &laid,
+                texts: &texts,
+                state_dir: &state_dir,
+                again: &again,
+            };
+            prompt_agents(tmux, &session, &prompting, &ready).await
         }
         Err(e) => Err(e),
     };
     for w in &windows {
         let _ = session::release_window(tmux, w).await;
     }
-    let all_started = prompted?;
+    let missing = prompted?;
 
     let socket_path = session::socket_path(tmux, &session).await?;
     if a.no_daemon {
@@ -346,112 +418,101 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
         start_daemon(tmux, &session, &cwd, &argv).await?;
     }
 
-    mcp_snippets(&exe, &slots, &state_dir, a.mcp_dir.as_deref())?;
-
-    finish(tmux, &session, &a, &socket_path, all_started)
-}
-
-/// The MCP configuration each agent needs to talk to the bridge through tools: printed, or
-/// written into `dir/<agent>/` (`.mcp.json`, `codex-config.toml`, `gemini-settings.json`).
-fn mcp_snippets(
-    exe: &Path,
-    slots: &[Slot],
-    state_dir: &Path,
-    dir: Option<&Path>,
-) -> Result<(), UpError> {
-    let names: Vec<&str> = slots
-        .iter()
-        .map(|s| s.label.as_str())
-        .filter(|l| *l != crate::names::CHAT_LABEL)
-        .collect();
-    match dir {
-        None => {
-            println!("\nMCP: each agent can reach the bridge through tools (macs-bridge mcp); its configuration:");
-            for name in names {
-                println!(
-                    "\n## {name}\n{}",
-                    crate::mcp::snippets(exe, name, state_dir).render()
-                );
-            }
-        }
-        Some(dir) => {
-            for name in names {
-                let s = crate::mcp::snippets(exe, name, state_dir);
-                let d = dir.join(name);
-                let files = [
-                    (".mcp.json", &s.claude_code),
-                    ("codex-config.toml", &s.codex),
-                    ("gemini-settings.json", &s.gemini),
-                ];
-                std::fs::create_dir_all(&d)
-                    .map_err(|e| error(format!("cannot create {}: {e}", d.display())))?;
-                for (file, text) in files {
-                    let path = d.join(file);
-                    std::fs::write(&path, format!("{}\n", text.trim_end()))
-                        .map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;
-                }
-                println!("MCP configuration for {name}: {}", d.display());
-            }
-        }
+    if a.print_mcp {
+        report::print_snippets(&exe, &slots, &state_dir);
     }
-    Ok(())
+
+    finish(tmux, &session, &a, &socket_path, &missing, &again)
 }
 
-/// Sends the start-up prompts to the agents that have not had theirs, and says what became of
-/// each. Returns false when an agent's program exited (or its pane closed) at start.
+/// What the prompts need to know about the layout.
+struct Prompting<'a> {
+    slots: &'a [Slot],
+    laid: &'a Laid,
+    texts: &'a HashMap<PromptKind, String>,
+    state_dir: &'a Path,
+    /// The command that runs `up` again with the same options.
+    again: &'a str,
+}
+
+impl Prompting<'_> {
+    /// The start-up prompt of slot `i`: the chat agents' names them and the others.
+    fn text(&self, i: usize) -> Option<String> {
+        let slot = &self.slots[i];
+        let template = self.texts.get(&slot.prompt?)?;
+        Some(match slot.prompt? {
+            PromptKind::ChatAgentPrompt => {
+                let others: Vec<&str> = self
+                    .slots
+                    .iter()
+                    .filter(|s| s.prompt.is_some() && s.label != slot.label)
+                    .map(|s| s.label.as_str())
+                    .collect();
+                prompts::render_chat_prompt(template, &slot.label, &others)
+            }
+            _ => template.clone(),
+        })
+    }
+}
+
+/// Sends the start-up prompts to the agents that have not had theirs, showing how each looks
+/// while it is waited for, and says what became of each. Returns the agents that did not get
+/// their prompt (exited, asking, not ready in time, refused).
 async fn prompt_agents(
     tmux: &Tmux,
     session: &str,
-    slots: &[Slot],
-    laid: &Laid,
-    texts: &HashMap<PromptKind, String>,
-    state_dir: &Path,
+    p: &Prompting<'_>,
     opts: &ReadyOptions,
-) -> Result<bool, UpError> {
+) -> Result<Vec<String>, UpError> {
     let mut jobs = Vec::new();
-    for (i, slot) in slots.iter().enumerate() {
-        let (Some(kind), Some(pane)) = (slot.prompt, laid.ids[i]) else {
+    for (i, slot) in p.slots.iter().enumerate() {
+        let (Some(text), Some(pane)) = (p.text(i), p.laid.ids[i]) else {
             continue;
         };
-        let kept = laid.fates[i] == Fate::Kept;
-        if kept && laid.found[i].as_ref().is_some_and(|r| r.prompted) {
+        let kept = p.laid.fates[i] == Fate::Kept;
+        if kept && p.laid.found[i].as_ref().is_some_and(|r| r.prompted) {
             println!("  {:<11} {pane:<5} prompt sent earlier", slot.label);
             continue;
         }
-        if let Some(text) = texts.get(&kind) {
-            jobs.push(PromptJob {
-                label: slot.label.clone(),
-                pane,
-                text: text.clone(),
-            });
-        }
+        jobs.push(PromptJob {
+            label: slot.label.clone(),
+            pane,
+            text,
+        });
     }
     if jobs.is_empty() {
-        return Ok(true);
+        return Ok(Vec::new());
     }
     println!(
         "waiting up to {}s for the agents to reach their prompt…",
         opts.timeout.as_secs()
     );
-    let mut results = ready::send_prompts(tmux, session, jobs, opts).await?;
-    results.sort_by_key(|(job, _)| slots.iter().position(|s| s.label == job.label));
-    let mut all_started = true;
+    let mut show = |g: &Progress| println!("{}", report::progress_line(g));
+    let mut results = ready::send_prompts(tmux, session, jobs, opts, &mut show).await?;
+    results.sort_by_key(|(job, _)| p.slots.iter().position(|s| s.label == job.label));
+    let mut missing = Vec::new();
     for (job, result) in &results {
-        let file = slots
+        let file = p
+            .slots
             .iter()
             .find(|s| s.label == job.label)
             .and_then(|s| s.prompt)
-            .map(|k| prompt_source(k, state_dir))
+            .map(|k| report::prompt_source(k, p.state_dir))
             .unwrap_or_default();
-        all_started &= !matches!(result, PromptResult::Exited { .. } | PromptResult::Gone);
+        if !matches!(
+            result,
+            PromptResult::Sent { .. } | PromptResult::Unconfirmed { .. }
+        ) {
+            missing.push(job.label.clone());
+        }
         println!(
             "  {:<11} {:<5} {}",
             job.label,
             job.pane.to_string(),
-            describe(result, &file, &tmux.socket, session)
+            report::describe(result, &file, p.again)
         );
     }
-    Ok(all_started)
+    Ok(missing)
 }
 
 /// Starts the daemon in its window unless one runs there already; waits for its `started` line.
@@ -508,13 +569,15 @@ async fn start_daemon(
     Ok(())
 }
 
-/// How to stop, and attaching (or how to).
+/// How to stop, and attaching (or how to). An agent that did not get its prompt makes `up`
+/// fail, naming it, after saying how to look and how to run `up` again.
 fn finish(
     tmux: &Tmux,
     session: &str,
     a: &UpOptions,
     socket_path: &str,
-    all_started: bool,
+    missing: &[String],
+    again: &str,
 ) -> Result<(), UpError> {
     let socket = &tmux.socket;
     let mut stop = vec!["macs-bridge".to_string()];
@@ -526,11 +589,16 @@ fn finish(
     );
     let target = exact(session);
     let attach_line = tmux_line(socket, &["attach", "-t", &target]);
-    if !all_started {
+    if !missing.is_empty() {
         println!("look at it: {attach_line}");
-        return Err(error(
-            "an agent's program exited at start (see above); its pane is kept so you can read why. Fix it and run `macs-bridge up` again",
-        ));
+        let (who, verb) = match missing {
+            [one] => (one.clone(), "did"),
+            more => (more.join(", "), "did"),
+        };
+        return Err(error(format!(
+            "{who} {verb} not get {} start-up prompt (see above); its pane is kept so you can see why. Once fixed, run `{again}`",
+            if missing.len() == 1 { "its" } else { "their" }
+        )));
     }
     if let Some(tmux_env) = env_var("TMUX").filter(|v| !v.is_empty()) {
         // Never nest a client: switch to the session, or attach from elsewhere.
@@ -556,57 +624,6 @@ fn finish(
         return Ok(());
     }
     attach_now(tmux, session)
-}
-
-fn prompt_source(kind: PromptKind, state_dir: &Path) -> String {
-    let path = prompts::override_path(kind, state_dir);
-    if path.is_file() {
-        path.display().to_string()
-    } else {
-        format!("{} (built in)", kind.file_name())
-    }
-}
-
-fn describe(result: &PromptResult, file: &str, socket: &Socket, session: &str) -> String {
-    let again = {
-        let mut words = vec!["macs-bridge".to_string()];
-        words.extend(person_flags(socket));
-        words.extend(["--session".into(), session.into(), "up".into()]);
-        shell_line(&words)
-    };
-    match result {
-        PromptResult::Sent { how } => format!("prompt sent: {file}; {how}"),
-        PromptResult::Unconfirmed { reason } => {
-            format!("prompt typed but not seen to submit ({reason}): press Enter in the pane if it is still there")
-        }
-        PromptResult::Asking { reason } => format!(
-            "prompt NOT sent: the agent is asking something ({reason}), probably whether to trust this folder. Answer it in the pane, then run `{again}` again to send the prompt"
-        ),
-        PromptResult::NotAgent { profile } => format!(
-            "prompt NOT sent: the pane shows a {profile} prompt, not an agent (did the agent exit?)"
-        ),
-        PromptResult::Exited { status, output } => {
-            let status = if status.is_empty() { String::new() } else { format!(" with status {status}") };
-            let output = if output.is_empty() {
-                " and printed nothing".to_string()
-            } else {
-                format!(":\n{}", indent(output, "      | "))
-            };
-            format!("prompt NOT sent: the program exited{status}{output}")
-        }
-        PromptResult::Gone => "prompt NOT sent: the pane closed (its program exited)".into(),
-        PromptResult::NotReady { state, reason } => format!(
-            "prompt NOT sent: not idle in time (still {state}: {reason}); send it by hand with `macs-bridge send`, or run `{again}` again"
-        ),
-        PromptResult::Refused { reason } => format!("prompt NOT sent: {reason}"),
-    }
-}
-
-fn indent(text: &str, prefix: &str) -> String {
-    text.lines()
-        .map(|l| format!("{prefix}{l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Replaces this process with `tmux attach -t =S`.

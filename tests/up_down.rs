@@ -462,7 +462,8 @@ fn the_chat_layout_puts_the_chat_above_the_agents_and_prompts_them_as_chat_agent
 }
 
 /// A scripted chat agent: OK to its prompt, then a message to everyone for the next input.
-const CHAT_AGENT: &str = "wait\nsay OK\nwait\nbusy 200ms\nmessage all heard you\nwait\nwait\n";
+const CHAT_AGENT: &str =
+    "wait\nbusy 300ms\nsay OK\nwait\nbusy 200ms\nmessage all heard you\nwait\nwait\n";
 
 #[test]
 fn up_layout_chat_gives_a_live_chat_pane_that_sends_and_receives() {
@@ -505,4 +506,281 @@ fn up_layout_chat_gives_a_live_chat_pane_that_sends_and_receives() {
     });
     assert!(screen.contains("person → agent1: hello there"), "{screen}");
     down(&server, &["--kill"]);
+}
+
+/// Puts fake `claude`, `codex` and `gemini` in `dir`: each records its argv (one word a line),
+/// its environment and the MCP configuration file it is pointed at (`--mcp-config=FILE`,
+/// `$GEMINI_CLI_SYSTEM_DEFAULTS_PATH`) into `record/<program>.*`, then plays a scripted agent
+/// named after the program.
+fn fake_clis(server: &TmuxServer, dir: &Path, record: &Path) {
+    std::fs::create_dir_all(dir).expect("bin dir");
+    std::fs::create_dir_all(record).expect("record dir");
+    for program in ["claude", "codex", "gemini"] {
+        let sim = sim_command(server, program, CHAT_AGENT, "");
+        let script = format!(
+            r#"#!/bin/sh
+rec='{record}/{program}'
+printf '%s\n' "$@" > "$rec.argv"
+env > "$rec.env"
+for a in "$@"; do
+  case "$a" in --mcp-config=*) cat "${{a#--mcp-config=}}" > "$rec.config" ;; esac
+done
+if [ -n "${{GEMINI_CLI_SYSTEM_DEFAULTS_PATH-}}" ]; then cat "$GEMINI_CLI_SYSTEM_DEFAULTS_PATH" > "$rec.config"; fi
+exec {sim}
+"#,
+            record = record.display(),
+        );
+        let path = dir.join(program);
+        std::fs::write(&path, script).expect("fake cli");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+/// The `mcp_servers.macs.KEY=VALUE` override of a recorded Codex argv, as JSON (Codex reads
+/// TOML; these values are the JSON-compatible part of it).
+fn codex_override(argv: &[String], key: &str) -> serde_json::Value {
+    let prefix = format!("mcp_servers.macs.{key}=");
+    let at = argv
+        .iter()
+        .position(|a| a.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in {argv:?}"));
+    assert_eq!(argv[at - 1], "-c", "{argv:?}");
+    serde_json::from_str(&argv[at][prefix.len()..]).expect("a JSON-compatible TOML value")
+}
+
+/// Runs an MCP server as an agent CLI would from its configuration: the handshake, then
+/// `tools/call send_message`; returns the call's result.
+fn mcp_send(command: &str, args: &[String], to: &str, text: &str) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = Command::new(command)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the MCP server");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut call = |v: serde_json::Value, wait: bool| -> serde_json::Value {
+        writeln!(stdin, "{v}").expect("write");
+        if !wait {
+            return serde_json::Value::Null;
+        }
+        loop {
+            let line = lines.next().expect("an answer").expect("read");
+            let r: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+            if r["id"] == v["id"] {
+                return r;
+            }
+        }
+    };
+    let init = call(
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "fake-agent", "version": "1"}}}),
+        true,
+    );
+    assert!(init["result"]["serverInfo"].is_object(), "{init}");
+    call(
+        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        false,
+    );
+    let r = call(
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "send_message", "arguments": {"to": to, "content": text}}}),
+        true,
+    );
+    drop(stdin);
+    let _ = child.wait();
+    r["result"].clone()
+}
+
+#[test]
+fn up_starts_claude_codex_and_gemini_each_with_the_mcp_server_for_its_own_name() {
+    let server = TmuxServer::reserve();
+    let state = state_dir(&server);
+    let bin = server.path("bin");
+    let record = server.path("record");
+    fake_clis(&server, &bin, &record);
+    // The agents, their commands and names come from macs.yaml.
+    std::fs::write(
+        state.join("macs.yaml"),
+        "agents:\n  - name: cc\n    command: claude --model sonnet\n  - name: cx\n    command: codex\n  - name: gm\n    command: gemini -m flash\n",
+    )
+    .expect("macs.yaml");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = bridge(&server)
+        .args(["up", "--no-attach", "--layout", "chat"])
+        .args(["--ready-timeout", "30"])
+        .arg("--state-dir")
+        .arg(&state)
+        .env("PATH", &path)
+        .env_remove("GEMINI_CLI_SYSTEM_DEFAULTS_PATH")
+        .current_dir(server.path(""))
+        .output()
+        .expect("run up");
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    let labels: Vec<String> = agent_panes(&server).iter().map(|r| r[1].clone()).collect();
+    assert_eq!(labels, ["chat", "cc", "cx", "gm"], "{said}");
+    assert_eq!(said.matches("prompt sent").count(), 3, "{said}");
+    // The summary says where each configuration went, in one line each.
+    let cc_file = state.join("mcp/cc/claude-mcp.json");
+    let gm_file = state.join("mcp/gm/gemini-system-defaults.json");
+    assert!(
+        said.contains(&format!("claude --mcp-config={}", cc_file.display())),
+        "{said}"
+    );
+    assert!(said.contains("codex -c mcp_servers.macs."), "{said}");
+    assert!(
+        said.contains(&format!(
+            "GEMINI_CLI_SYSTEM_DEFAULTS_PATH={}",
+            gm_file.display()
+        )),
+        "{said}"
+    );
+    assert!(
+        !said.contains("\"mcpServers\""),
+        "snippets only with --print-mcp: {said}"
+    );
+
+    let read = |f: &str| std::fs::read_to_string(record.join(f)).unwrap_or_default();
+    let argv = |p: &str| -> Vec<String> {
+        read(&format!("{p}.argv"))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let exe = env!("CARGO_BIN_EXE_macs-bridge");
+    let want_args = |name: &str| {
+        serde_json::json!([
+            "mcp",
+            "--as",
+            name,
+            "--state-dir",
+            state.display().to_string()
+        ])
+    };
+
+    // Claude Code: --mcp-config=FILE before its own words; the file names the server for `cc`.
+    let cc = argv("claude");
+    assert_eq!(
+        cc,
+        [
+            format!("--mcp-config={}", cc_file.display()),
+            "--model".into(),
+            "sonnet".into()
+        ]
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&read("claude.config")).expect("claude's file");
+    assert_eq!(config["mcpServers"]["macs"]["command"], exe);
+    assert_eq!(config["mcpServers"]["macs"]["args"], want_args("cc"));
+
+    // Codex: -c overrides for this run only (no file, no CODEX_HOME of ours), for `cx`.
+    let cx = argv("codex");
+    assert_eq!(cx[0], "--no-daemon", "{cx:?}");
+    assert_eq!(codex_override(&cx, "command"), exe);
+    assert_eq!(codex_override(&cx, "args"), want_args("cx"));
+    assert!(
+        !read("codex.env").contains("CODEX_HOME="),
+        "{}",
+        read("codex.env")
+    );
+
+    // Gemini CLI: its system-defaults file pointed at by the variable, for `gm`; no relaunch.
+    let gm_env = read("gemini.env");
+    assert!(
+        gm_env.contains(&format!(
+            "GEMINI_CLI_SYSTEM_DEFAULTS_PATH={}",
+            gm_file.display()
+        )) && gm_env.contains("GEMINI_CLI_NO_RELAUNCH=true"),
+        "{gm_env}"
+    );
+    assert_eq!(argv("gemini"), ["-m", "flash"]);
+    let config: serde_json::Value =
+        serde_json::from_str(&read("gemini.config")).expect("gemini's file");
+    assert_eq!(config["mcpServers"]["macs"]["command"], exe);
+    assert_eq!(config["mcpServers"]["macs"]["args"], want_args("gm"));
+    // Nothing in the person's home: their own configuration is never touched.
+    assert!(common::files_in(&server.path("home")).is_empty());
+
+    // The configured server works, under the agent's own name: started as Claude Code would
+    // start it, its send_message reaches gm's pane from cc.
+    let args: Vec<String> = want_args("cc")
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("a word").to_string())
+        .collect();
+    let result = mcp_send(exe, &args, "gm", "please review");
+    assert_ne!(result["isError"], true, "{result}");
+    wait_for("gm to get cc's message", LONG, || {
+        sim_inputs(&server, "gemini")
+            .iter()
+            .any(|i| i.contains("[from cc] please review"))
+            .then_some(())
+    });
+    down(&server, &["--kill"]);
+}
+
+#[test]
+fn up_with_a_broken_macs_yaml_changes_nothing_in_tmux() {
+    let server = TmuxServer::reserve();
+    let state = state_dir(&server);
+    let config = state.join("macs.yaml");
+    std::fs::write(&config, "injection:\n  submit_key: [Enter]\n").expect("macs.yaml");
+    // No server yet: none is started.
+    let out = up(&server, AGENT, AGENT, &[]);
+    let said = text(&out);
+    assert_ne!(code(&out), 0, "{said}");
+    assert!(
+        said.contains(&format!(
+            "{}: unknown key `injection.submit_key`",
+            config.display()
+        )),
+        "{said}"
+    );
+    assert!(
+        !server.run(&["list-sessions"]).status.success(),
+        "a tmux server was started"
+    );
+
+    // A session that exists is left exactly as it was: no pane, no window, no daemon.
+    std::fs::remove_file(&config).expect("rm");
+    let out = up(&server, AGENT, AGENT, &["--no-daemon"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    // Everything but the titles, which agents animate.
+    let layout = || -> Vec<Vec<String>> {
+        panes(&server)
+            .into_iter()
+            .map(|mut r| {
+                r.remove(2);
+                r
+            })
+            .collect()
+    };
+    let before = layout();
+    for broken in [
+        "agents:\n  - name: two words\n",
+        "rules:\n  - match: '(unclosed'\n    reply: x\n",
+        "profiles:\n  files: [missing-profiles/]\n",
+    ] {
+        std::fs::write(&config, broken).expect("macs.yaml");
+        let out = up(&server, AGENT, AGENT, &["--reset-session"]);
+        let said = text(&out);
+        assert_ne!(code(&out), 0, "{broken}: {said}");
+        assert!(
+            said.contains(&config.display().to_string()),
+            "{broken}: {said}"
+        );
+        assert!(!said.contains("session macs"), "{broken}: {said}");
+        assert_eq!(layout(), before, "{broken}: {said}");
+        assert!(daemons(&server).is_empty(), "{broken}");
+    }
 }

@@ -510,7 +510,7 @@ fn up_layout_chat_gives_a_live_chat_pane_that_sends_and_receives() {
 
 /// Puts fake `claude`, `codex` and `gemini` in `dir`: each records its argv (one word a line),
 /// its environment and the MCP configuration file it is pointed at (`--mcp-config=FILE`,
-/// `$GEMINI_CLI_SYSTEM_DEFAULTS_PATH`) into `record/<program>.*`, then plays a scripted agent
+/// `$GEMINI_CLI_HOME/.gemini/settings.json`) into `record/<program>.*`, then plays a scripted agent
 /// named after the program.
 fn fake_clis(server: &TmuxServer, dir: &Path, record: &Path) {
     std::fs::create_dir_all(dir).expect("bin dir");
@@ -525,7 +525,7 @@ env > "$rec.env"
 for a in "$@"; do
   case "$a" in --mcp-config=*) cat "${{a#--mcp-config=}}" > "$rec.config" ;; esac
 done
-if [ -n "${{GEMINI_CLI_SYSTEM_DEFAULTS_PATH-}}" ]; then cat "$GEMINI_CLI_SYSTEM_DEFAULTS_PATH" > "$rec.config"; fi
+if [ -n "${{GEMINI_CLI_HOME-}}" ]; then cat "$GEMINI_CLI_HOME/.gemini/settings.json" > "$rec.config"; cat "$GEMINI_CLI_HOME/.gemini/oauth_creds.json" > "$rec.creds"; fi
 exec {sim}
 "#,
             record = record.display(),
@@ -609,6 +609,15 @@ fn up_starts_claude_codex_and_gemini_each_with_the_mcp_server_for_its_own_name()
         "agents:\n  - name: cc\n    command: claude --model sonnet\n  - name: cx\n    command: codex\n  - name: gm\n    command: gemini -m flash\n",
     )
     .expect("macs.yaml");
+    // The person's own Gemini settings and login.
+    let theirs = server.path("home").join(".gemini");
+    std::fs::create_dir_all(&theirs).expect("~/.gemini");
+    std::fs::write(
+        theirs.join("settings.json"),
+        "{\"ui\": {\"theme\": \"mine\"}}",
+    )
+    .expect("settings");
+    std::fs::write(theirs.join("oauth_creds.json"), "my login").expect("creds");
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -620,7 +629,7 @@ fn up_starts_claude_codex_and_gemini_each_with_the_mcp_server_for_its_own_name()
         .arg("--state-dir")
         .arg(&state)
         .env("PATH", &path)
-        .env_remove("GEMINI_CLI_SYSTEM_DEFAULTS_PATH")
+        .env_remove("GEMINI_CLI_HOME")
         .current_dir(server.path(""))
         .output()
         .expect("run up");
@@ -631,17 +640,14 @@ fn up_starts_claude_codex_and_gemini_each_with_the_mcp_server_for_its_own_name()
     assert_eq!(said.matches("prompt sent").count(), 3, "{said}");
     // The summary says where each configuration went, in one line each.
     let cc_file = state.join("mcp/cc/claude-mcp.json");
-    let gm_file = state.join("mcp/gm/gemini-system-defaults.json");
+    let gm_home = state.join("mcp/gm/gemini-home");
     assert!(
         said.contains(&format!("claude --mcp-config={}", cc_file.display())),
         "{said}"
     );
     assert!(said.contains("codex -c mcp_servers.macs."), "{said}");
     assert!(
-        said.contains(&format!(
-            "GEMINI_CLI_SYSTEM_DEFAULTS_PATH={}",
-            gm_file.display()
-        )),
+        said.contains(&format!("GEMINI_CLI_HOME={}", gm_home.display())),
         "{said}"
     );
     assert!(
@@ -693,13 +699,12 @@ fn up_starts_claude_codex_and_gemini_each_with_the_mcp_server_for_its_own_name()
         read("codex.env")
     );
 
-    // Gemini CLI: its system-defaults file pointed at by the variable, for `gm`; no relaunch.
+    // Gemini CLI: a home of its own whose settings are the person's plus the server for `gm`,
+    // with the person's login linked in; no relaunch.
     let gm_env = read("gemini.env");
     assert!(
-        gm_env.contains(&format!(
-            "GEMINI_CLI_SYSTEM_DEFAULTS_PATH={}",
-            gm_file.display()
-        )) && gm_env.contains("GEMINI_CLI_NO_RELAUNCH=true"),
+        gm_env.contains(&format!("GEMINI_CLI_HOME={}", gm_home.display()))
+            && gm_env.contains("GEMINI_CLI_NO_RELAUNCH=true"),
         "{gm_env}"
     );
     assert_eq!(argv("gemini"), ["-m", "flash"]);
@@ -707,8 +712,18 @@ fn up_starts_claude_codex_and_gemini_each_with_the_mcp_server_for_its_own_name()
         serde_json::from_str(&read("gemini.config")).expect("gemini's file");
     assert_eq!(config["mcpServers"]["macs"]["command"], exe);
     assert_eq!(config["mcpServers"]["macs"]["args"], want_args("gm"));
-    // Nothing in the person's home: their own configuration is never touched.
-    assert!(common::files_in(&server.path("home")).is_empty());
+    assert_eq!(config["ui"]["theme"], "mine");
+    assert_eq!(read("gemini.creds"), "my login");
+    // The person's own configuration is never touched.
+    assert_eq!(common::files_in(&server.path("home")), [".gemini"]);
+    assert_eq!(
+        common::files_in(&theirs),
+        ["oauth_creds.json", "settings.json"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(theirs.join("settings.json")).expect("settings"),
+        "{\"ui\": {\"theme\": \"mine\"}}"
+    );
 
     // The configured server works, under the agent's own name: started as Claude Code would
     // start it, its send_message reaches gm's pane from cc.

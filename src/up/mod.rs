@@ -279,27 +279,17 @@ fn writer_settings(cfg: &Config) -> (InjectOptions, usize) {
 
 /// Wires each agent's launch to the MCP server (see [`wiring`]); the chat pane is left alone.
 fn wire_slots(slots: &mut [Slot], exe: &Path, state_dir: &Path) -> Result<(), UpError> {
-    let defaults = wiring::gemini_defaults_path(&env_var, state_dir);
-    let defaults_text = match &defaults {
-        Some(path)
-            if slots.iter().any(|s| {
-                s.prompt.is_some()
-                    && wiring::cli_of(&s.launch) == Some(crate::mcp::AgentCli::Gemini)
-            }) =>
-        {
-            Some(std::fs::read_to_string(path).map_err(|e| {
-                error(format!(
-                    "cannot read Gemini CLI's system defaults {}: {e}",
-                    path.display()
-                ))
-            })?)
-        }
-        _ => None,
+    let any_gemini = slots.iter().any(|s| {
+        s.prompt.is_some() && wiring::cli_of(&s.launch) == Some(crate::mcp::AgentCli::Gemini)
+    });
+    let person = if any_gemini {
+        wiring::person_gemini(&env_var, state_dir).map_err(error)?
+    } else {
+        None
     };
-    let existing = defaults.as_deref().zip(defaults_text.as_deref());
     for slot in slots.iter_mut().filter(|s| s.prompt.is_some()) {
-        let wired =
-            wiring::plan(&slot.launch, &slot.label, exe, state_dir, existing).map_err(error)?;
+        let wired = wiring::plan(&slot.launch, &slot.label, exe, state_dir, person.as_ref())
+            .map_err(error)?;
         slot.launch = wired.launch.clone();
         slot.wired = Some(wired);
     }
@@ -344,8 +334,8 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
             ))
         })?;
     }
-    for (path, text) in slots.iter().filter_map(|s| s.wired.as_ref()?.file.as_ref()) {
-        wiring::write_file(&state_dir, path, text).map_err(error)?;
+    for wired in slots.iter().filter_map(|s| s.wired.as_ref()) {
+        wiring::apply(&state_dir, wired).map_err(error)?;
     }
 
     if a.reset_session && tmux.has_session(&session).await? {

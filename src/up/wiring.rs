@@ -1,26 +1,27 @@
 //! Wiring an agent to the bridge's MCP server (`macs-bridge mcp --as NAME --state-dir DIR`) as
-//! it starts, through the agent CLI's own mechanism, never through the person's own
+//! it starts, through the agent CLI's own mechanism, never by changing the person's own
 //! configuration files:
 //!
-//! | CLI | how | file |
+//! | CLI | how | written |
 //! |---|---|---|
-//! | Claude Code (`claude`) | `--mcp-config=FILE` (the `=` form: the flag takes several files, and a following word must not be read as one) | `<state dir>/mcp/<name>/claude-mcp.json` |
-//! | Codex (`codex`) | `-c mcp_servers.macs.command=…` `-c mcp_servers.macs.args=…` `-c mcp_servers.macs.tool_timeout_sec=…` (overrides for this run only) | none |
-//! | Gemini CLI (`gemini`) | `GEMINI_CLI_SYSTEM_DEFAULTS_PATH=FILE`: the weakest of its settings layers, so the person's own settings still win, and its `mcpServers` are merged with theirs | `<state dir>/mcp/<name>/gemini-system-defaults.json` |
+//! | Claude Code (`claude`) | `--mcp-config=FILE` (the `=` form: the flag takes several files, and a following word must not be read as one); added to the person's own servers | `<state dir>/mcp/<name>/claude-mcp.json` |
+//! | Codex (`codex`) | `-c mcp_servers.macs.command=…` `-c mcp_servers.macs.args=…` `-c mcp_servers.macs.tool_timeout_sec=…`: overrides for this run only | nothing |
+//! | Gemini CLI (`gemini`) | `GEMINI_CLI_HOME=<state dir>/mcp/<name>/gemini-home`: a `.gemini/` whose `settings.json` is a copy of the person's with the server added, and whose other entries are links to the person's (`~/.gemini/…`: their login, trusted folders, history stay theirs) | that directory |
 //!
 //! Any other program gets no MCP configuration (its prompt only); `macs-bridge mcp
 //! --print-config --as NAME` shows what to add by hand.
 //!
-//! Gemini reads one system-defaults file: when the machine has one (at the path
-//! `GEMINI_CLI_SYSTEM_DEFAULTS_PATH` names in `up`'s environment, else
-//! `/etc/gemini-cli/system-defaults.json`), the written file is a copy of it with the `macs`
-//! server added, so nothing of it is lost. Gemini expands `$VAR` in its settings' strings, so a
-//! path holding `$` is refused for it.
+//! Why not Gemini's settings files: a project's `.gemini/settings.json` is the project's and
+//! is shared by every Gemini in it (each agent needs its own name), and Gemini 0.61 reads the
+//! system settings and defaults files (`GEMINI_CLI_SYSTEM_*_PATH`) only when they and every
+//! directory above them are owned by root and writable by nobody else. Gemini expands `$VAR` in
+//! its settings' strings, so a path holding `$` is refused for it; a person's `settings.json`
+//! that is not plain JSON (comments) is refused too, naming the file, rather than dropped.
 //!
-//! [`plan`] is pure (the launch, the file and its text); [`write_file`] puts a file in place:
-//! the `mcp/` directories are made private (0700), a symbolic link where one should be is
-//! refused, and the file (0600) is written aside and renamed over the old one, so it is never
-//! half-written and a link there is replaced, never followed.
+//! [`plan`] is pure (the launch, the files and links, their text); [`apply`] puts them in
+//! place: the directories under `<state dir>/mcp/` are made private (0700), a symbolic link
+//! where a directory should be is refused, and each file (0600) is written aside and renamed
+//! over the old one, so it is never half-written and a link there is replaced, never followed.
 
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
@@ -38,12 +39,14 @@ use super::agent::Launch;
 pub const MCP_DIR: &str = "mcp";
 /// Claude Code's file in `mcp/<name>/`.
 pub const CLAUDE_FILE: &str = "claude-mcp.json";
-/// Gemini CLI's file in `mcp/<name>/`.
-pub const GEMINI_FILE: &str = "gemini-system-defaults.json";
-/// The variable that points Gemini CLI at its system-defaults settings file.
-pub const GEMINI_DEFAULTS_VAR: &str = "GEMINI_CLI_SYSTEM_DEFAULTS_PATH";
-/// Where Gemini CLI looks for system defaults when the variable is unset (Linux).
-pub const GEMINI_DEFAULTS_FILE: &str = "/etc/gemini-cli/system-defaults.json";
+/// Gemini CLI's home in `mcp/<name>/` (it reads `.gemini/` in it).
+pub const GEMINI_HOME: &str = "gemini-home";
+/// The variable that gives Gemini CLI its home.
+pub const GEMINI_HOME_VAR: &str = "GEMINI_CLI_HOME";
+/// Gemini's directory in a home.
+pub const GEMINI_DIR: &str = ".gemini";
+/// Gemini's user settings in its directory.
+pub const GEMINI_SETTINGS: &str = "settings.json";
 
 /// An agent's launch, wired.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +57,19 @@ pub struct Wired {
     pub cli: Option<AgentCli>,
     /// The configuration file to write before it starts, and its text.
     pub file: Option<(PathBuf, String)>,
+    /// Links to make next to the file: (link, what it points to).
+    pub links: Vec<(PathBuf, PathBuf)>,
+}
+
+/// The person's own Gemini directory (`~/.gemini`), as far as wiring needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersonGemini {
+    /// The directory.
+    pub dir: PathBuf,
+    /// The text of its `settings.json`, when there is one.
+    pub settings: Option<String>,
+    /// Its other entries, by name.
+    pub entries: Vec<String>,
 }
 
 impl Wired {
@@ -68,7 +84,16 @@ impl Wired {
         match self.cli {
             Some(AgentCli::ClaudeCode) => format!("claude --mcp-config={}", file()),
             Some(AgentCli::Codex) => "codex -c mcp_servers.macs.… (this run only)".into(),
-            Some(AgentCli::Gemini) => format!("{GEMINI_DEFAULTS_VAR}={}", file()),
+            Some(AgentCli::Gemini) => {
+                let home = self
+                    .launch
+                    .env
+                    .iter()
+                    .find(|(k, _)| k == GEMINI_HOME_VAR)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                format!("{GEMINI_HOME_VAR}={home} (settings.json: yours with the server added; the rest linked to yours)")
+            }
             None => "none (not Codex, Claude Code or Gemini CLI)".into(),
         }
     }
@@ -89,20 +114,20 @@ pub fn agent_dir(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join(MCP_DIR).join(name)
 }
 
-/// Wires `launch` (agent `name`) to `exe mcp --as NAME --state-dir STATE_DIR`. `gemini_defaults`
-/// is the text of the machine's Gemini system-defaults file, when there is one, and where it
-/// is (for messages). Errors are messages for the person.
+/// Wires `launch` (agent `name`) to `exe mcp --as NAME --state-dir STATE_DIR`. `gemini` is the
+/// person's own Gemini directory, when there is one. Errors are messages for the person.
 pub fn plan(
     launch: &Launch,
     name: &str,
     exe: &Path,
     state_dir: &Path,
-    gemini_defaults: Option<(&Path, &str)>,
+    gemini: Option<&PersonGemini>,
 ) -> Result<Wired, String> {
     let cli = cli_of(launch);
     let snippets = mcp::snippets(exe, name, state_dir);
     let mut launch = launch.clone();
     let dir = agent_dir(state_dir, name);
+    let mut links = Vec::new();
     let file = match cli {
         None => None,
         Some(AgentCli::ClaudeCode) => {
@@ -134,21 +159,37 @@ pub fn plan(
                     ));
                 }
             }
-            let path = dir.join(GEMINI_FILE);
+            let home = dir.join(GEMINI_HOME);
+            let inner = home.join(GEMINI_DIR);
             let ours: Value = serde_json::from_str(&snippets.gemini)
                 .map_err(|e| format!("{name}: the Gemini settings do not parse: {e}"))?;
-            let text = gemini_settings(ours, gemini_defaults)?;
+            let theirs =
+                gemini.and_then(|g| Some((g.dir.join(GEMINI_SETTINGS), g.settings.as_deref()?)));
+            let text = gemini_settings(ours, theirs.as_ref().map(|(p, t)| (p.as_path(), *t)))?;
+            if let Some(g) = gemini {
+                links = g
+                    .entries
+                    .iter()
+                    .filter(|e| e.as_str() != GEMINI_SETTINGS)
+                    .map(|e| (inner.join(e), g.dir.join(e)))
+                    .collect();
+            }
             launch
                 .env
-                .push((GEMINI_DEFAULTS_VAR.into(), path.display().to_string()));
-            Some((path, text))
+                .push((GEMINI_HOME_VAR.into(), home.display().to_string()));
+            Some((inner.join(GEMINI_SETTINGS), text))
         }
     };
-    Ok(Wired { launch, cli, file })
+    Ok(Wired {
+        launch,
+        cli,
+        file,
+        links,
+    })
 }
 
-/// Gemini's system-defaults file: the machine's one (when there is one) with our `mcpServers`
-/// entry added, else ours alone.
+/// Gemini's `settings.json`: the person's (when there is one) with our `mcpServers` entry
+/// added, else ours alone.
 fn gemini_settings(ours: Value, existing: Option<(&Path, &str)>) -> Result<String, String> {
     let mut merged = match existing {
         None => Map::new(),
@@ -156,7 +197,7 @@ fn gemini_settings(ours: Value, existing: Option<(&Path, &str)>) -> Result<Strin
             Ok(Value::Object(m)) => m,
             Ok(_) | Err(_) => {
                 return Err(format!(
-                    "Gemini CLI's system defaults {} are not a plain JSON object, so macs-bridge cannot add its MCP server to a copy of them; set {GEMINI_DEFAULTS_VAR} to a JSON file, or start gemini through another command",
+                    "{} is not a plain JSON object (comments?), so macs-bridge cannot start Gemini CLI with a copy of it that adds its MCP server; remove the comments, or start gemini under another command name to leave it unwired",
                     path.display()
                 ))
             }
@@ -181,18 +222,83 @@ fn gemini_settings(ours: Value, existing: Option<(&Path, &str)>) -> Result<Strin
     Ok(format!("{text}\n"))
 }
 
-/// The machine's Gemini system-defaults file, when there is one: the path from `env` (the
-/// variable [`GEMINI_DEFAULTS_VAR`]), else [`GEMINI_DEFAULTS_FILE`]. A file under our own
-/// state dir (a variable left over from a pane `up` started) does not count.
-pub fn gemini_defaults_path(
+/// The person's Gemini directory: `$GEMINI_CLI_HOME/.gemini` when set (and not one of ours),
+/// else `$HOME/.gemini`; `None` when it does not exist. Reads its `settings.json` and lists
+/// its entries.
+pub fn person_gemini(
     env: &dyn Fn(&str) -> Option<String>,
     state_dir: &Path,
-) -> Option<PathBuf> {
-    let path = env(GEMINI_DEFAULTS_VAR)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(GEMINI_DEFAULTS_FILE));
-    (!path.starts_with(state_dir.join(MCP_DIR)) && path.is_file()).then_some(path)
+) -> Result<Option<PersonGemini>, String> {
+    let home = env(GEMINI_HOME_VAR)
+        .filter(|v| !v.is_empty() && !Path::new(v).starts_with(state_dir.join(MCP_DIR)))
+        .or_else(|| env("HOME").filter(|v| !v.is_empty()));
+    let Some(home) = home else { return Ok(None) };
+    let dir = Path::new(&home).join(GEMINI_DIR);
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let read = |e: std::io::Error| format!("cannot read {}: {e}", dir.display());
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(&dir).map_err(read)? {
+        if let Some(n) = entry.map_err(read)?.file_name().to_str() {
+            entries.push(n.to_string());
+        }
+    }
+    entries.sort();
+    let settings_path = dir.join(GEMINI_SETTINGS);
+    let settings = match fs::read_to_string(&settings_path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("cannot read {}: {e}", settings_path.display())),
+    };
+    Ok(Some(PersonGemini {
+        dir,
+        settings,
+        entries,
+    }))
+}
+
+/// Writes a wired agent's file and makes its links (see [`write_file`]); links to entries the
+/// person no longer has are removed. Only links are ever removed.
+pub fn apply(state_dir: &Path, wired: &Wired) -> Result<(), String> {
+    let Some((path, text)) = &wired.file else {
+        return Ok(());
+    };
+    write_file(state_dir, path, text)?;
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    let wanted: Vec<&Path> = wired.links.iter().map(|(l, _)| l.as_path()).collect();
+    let listing = fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for entry in listing.flatten() {
+        let p = entry.path();
+        let is_link = fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+        if is_link && !wanted.contains(&p.as_path()) {
+            let _ = fs::remove_file(&p);
+        }
+    }
+    for (link, target) in &wired.links {
+        match fs::symlink_metadata(link) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if fs::read_link(link).ok().as_deref() == Some(target.as_path()) {
+                    continue;
+                }
+                fs::remove_file(link)
+                    .map_err(|e| format!("cannot replace {}: {e}", link.display()))?;
+            }
+            // Something of Gemini's own (written while it ran): left alone.
+            Ok(_) => continue,
+            Err(_) => {}
+        }
+        std::os::unix::fs::symlink(target, link).map_err(|e| {
+            format!(
+                "cannot link {} to {}: {e}",
+                link.display(),
+                target.display()
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Writes `text` to `path` (under `<state dir>/mcp/`), privately, never through a link.
@@ -201,9 +307,14 @@ pub fn write_file(state_dir: &Path, path: &Path, text: &str) -> Result<(), Strin
     let dir = path
         .parent()
         .ok_or_else(|| format!("{}: no directory", path.display()))?;
+    let below = dir
+        .strip_prefix(&root)
+        .map_err(|_| format!("{} is not under {}", path.display(), root.display()))?;
     private_dir(&root)?;
-    if dir != root {
-        private_dir(dir)?;
+    let mut at = root.clone();
+    for part in below.components() {
+        at.push(part);
+        private_dir(&at)?;
     }
     let name = path
         .file_name()
@@ -309,46 +420,77 @@ mod tests {
     }
 
     #[test]
-    fn gemini_gets_a_defaults_file_merged_with_the_machines() {
+    fn gemini_gets_a_home_with_the_persons_settings_plus_the_server() {
         let w = plan_of("gemini -m flash", "g");
         assert_eq!(w.cli, Some(AgentCli::Gemini));
-        let file = "/home/me/team/mcp/g/gemini-system-defaults.json";
+        let home = "/home/me/team/mcp/g/gemini-home";
         assert!(w
             .launch
             .env
-            .contains(&(GEMINI_DEFAULTS_VAR.to_string(), file.to_string())));
+            .contains(&(GEMINI_HOME_VAR.to_string(), home.to_string())));
         assert!(w
             .launch
             .env
             .contains(&("GEMINI_CLI_NO_RELAUNCH".to_string(), "true".to_string())));
         assert_eq!(w.launch.argv, ["gemini", "-m", "flash"]);
-        let v: Value = serde_json::from_str(&w.file.unwrap().1).unwrap();
+        assert!(w.describe().contains(home));
+        let (path, text) = w.file.unwrap();
+        assert_eq!(path, PathBuf::from(format!("{home}/.gemini/settings.json")));
+        let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["mcpServers"]["macs"]["args"][2], "g");
+        assert!(w.links.is_empty());
 
-        let existing = r#"{"ui": {"theme": "x"}, "mcpServers": {"corp": {"command": "corp-mcp"}}}"#;
+        let person = PersonGemini {
+            dir: PathBuf::from("/home/me/.gemini"),
+            settings: Some(
+                r#"{"ui": {"theme": "x"}, "mcpServers": {"corp": {"command": "corp-mcp"}}}"#.into(),
+            ),
+            entries: vec![
+                "oauth_creds.json".into(),
+                "settings.json".into(),
+                "tmp".into(),
+            ],
+        };
         let w = plan(
             &launch("gemini"),
             "g",
             Path::new(EXE),
             Path::new(STATE),
-            Some((Path::new("/etc/gemini-cli/system-defaults.json"), existing)),
+            Some(&person),
         )
         .unwrap();
         let v: Value = serde_json::from_str(&w.file.unwrap().1).unwrap();
         assert_eq!(v["ui"]["theme"], "x");
         assert_eq!(v["mcpServers"]["corp"]["command"], "corp-mcp");
         assert_eq!(v["mcpServers"]["macs"]["command"], EXE);
+        assert_eq!(
+            w.links,
+            [
+                (
+                    PathBuf::from(format!("{home}/.gemini/oauth_creds.json")),
+                    PathBuf::from("/home/me/.gemini/oauth_creds.json")
+                ),
+                (
+                    PathBuf::from(format!("{home}/.gemini/tmp")),
+                    PathBuf::from("/home/me/.gemini/tmp")
+                ),
+            ]
+        );
 
+        let commented = PersonGemini {
+            settings: Some("// mine\n{}".into()),
+            ..person
+        };
         let e = plan(
             &launch("gemini"),
             "g",
             Path::new(EXE),
             Path::new(STATE),
-            Some((Path::new("/etc/x.json"), "// comment\n{}")),
+            Some(&commented),
         )
         .unwrap_err();
         assert!(
-            e.contains("/etc/x.json") && e.contains("not a plain JSON object"),
+            e.contains("/home/me/.gemini/settings.json") && e.contains("not a plain JSON object"),
             "{e}"
         );
         let e = plan(
@@ -406,20 +548,76 @@ mod tests {
     }
 
     #[test]
-    fn the_machines_gemini_defaults_are_found_but_never_our_own() {
+    fn the_persons_gemini_dir_is_read_and_linked_never_written() {
         let state = tempfile::tempdir().unwrap();
-        let mine = state.path().join("corp.json");
-        fs::write(&mine, "{}").unwrap();
-        let env_to =
-            |p: PathBuf| move |k: &str| (k == GEMINI_DEFAULTS_VAR).then(|| p.display().to_string());
+        let home = tempfile::tempdir().unwrap();
+        let theirs = home.path().join(GEMINI_DIR);
+        fs::create_dir(&theirs).unwrap();
+        fs::write(theirs.join("settings.json"), "{\"ui\": {}}").unwrap();
+        fs::write(theirs.join("oauth_creds.json"), "secret").unwrap();
+        fs::create_dir(theirs.join("tmp")).unwrap();
+        let h = home.path().display().to_string();
+        let env = move |k: &str| (k == "HOME").then(|| h.clone());
+        let person = person_gemini(&env, state.path()).unwrap().unwrap();
+        assert_eq!(person.dir, theirs);
+        assert_eq!(person.settings.as_deref(), Some("{\"ui\": {}}"));
+        assert_eq!(person.entries, ["oauth_creds.json", "settings.json", "tmp"]);
+
+        let w = plan(
+            &launch("gemini"),
+            "g",
+            Path::new(EXE),
+            state.path(),
+            Some(&person),
+        )
+        .unwrap();
+        apply(state.path(), &w).unwrap();
+        apply(state.path(), &w).unwrap();
+        let inner = agent_dir(state.path(), "g")
+            .join(GEMINI_HOME)
+            .join(GEMINI_DIR);
         assert_eq!(
-            gemini_defaults_path(&env_to(mine.clone()), state.path()),
-            Some(mine)
+            fs::read_to_string(inner.join("oauth_creds.json")).unwrap(),
+            "secret"
         );
-        let ours = agent_dir(state.path(), "g").join(GEMINI_FILE);
-        write_file(state.path(), &ours, "{}").unwrap();
-        assert_eq!(gemini_defaults_path(&env_to(ours), state.path()), None);
-        let absent = state.path().join("absent.json");
-        assert_eq!(gemini_defaults_path(&env_to(absent), state.path()), None);
+        assert_eq!(
+            fs::read_link(inner.join("tmp")).unwrap(),
+            theirs.join("tmp")
+        );
+        let ours: Value =
+            serde_json::from_str(&fs::read_to_string(inner.join("settings.json")).unwrap())
+                .unwrap();
+        assert!(ours["mcpServers"]["macs"].is_object());
+        // Theirs is untouched.
+        assert_eq!(
+            fs::read_to_string(theirs.join("settings.json")).unwrap(),
+            "{\"ui\": {}}"
+        );
+        // An entry they no longer have loses its link; what Gemini wrote itself stays.
+        fs::write(inner.join("projects.json"), "{}").unwrap();
+        let fewer = Wired {
+            links: w.links[..1].to_vec(),
+            ..w.clone()
+        };
+        apply(state.path(), &fewer).unwrap();
+        assert!(inner.join("oauth_creds.json").exists());
+        assert!(fs::symlink_metadata(inner.join("tmp")).is_err());
+        assert!(inner.join("projects.json").exists());
+
+        // GEMINI_CLI_HOME beats HOME, but never one of ours; no directory: none.
+        let ours_home = agent_dir(state.path(), "g").join(GEMINI_HOME);
+        let o = ours_home.display().to_string();
+        let h = home.path().display().to_string();
+        let env = move |k: &str| match k {
+            "GEMINI_CLI_HOME" => Some(o.clone()),
+            "HOME" => Some(h.clone()),
+            _ => None,
+        };
+        assert_eq!(
+            person_gemini(&env, state.path()).unwrap().unwrap().dir,
+            theirs
+        );
+        let env = |k: &str| (k == "HOME").then(|| "/nonexistent".to_string());
+        assert_eq!(person_gemini(&env, state.path()).unwrap(), None);
     }
 }

@@ -412,6 +412,7 @@ fn the_chat_layout_puts_the_chat_above_the_agents_and_prompts_them_as_chat_agent
             "chat",
             "--agents",
             "2",
+            "--print-mcp",
         ])
         .arg("--state-dir")
         .arg(&state)
@@ -421,6 +422,20 @@ fn the_chat_layout_puts_the_chat_above_the_agents_and_prompts_them_as_chat_agent
         .expect("run up");
     let said = text(&out);
     assert_eq!(code(&out), 0, "{said}");
+    // Not an agent CLI it knows: not wired, and it says how; --print-mcp shows the snippets.
+    assert!(
+        said.contains("agent1      none (not Codex, Claude Code or Gemini CLI); to add it by hand: macs-bridge mcp --print-config --as agent1"),
+        "{said}"
+    );
+    for want in [
+        "## agent1",
+        "## agent2",
+        "[mcp_servers.macs]",
+        "\"mcpServers\"",
+    ] {
+        assert!(said.contains(want), "{want}: {said}");
+    }
+    assert!(!said.contains("## chat"), "{said}");
     let rows = agent_panes(&server);
     let labels: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
     assert_eq!(labels, ["chat", "agent1", "agent2"], "{rows:?}");

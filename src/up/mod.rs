@@ -4,12 +4,17 @@
 //! ```text
 //! macs-bridge up [--session S] [--layout pair|chat] [--agents N] [--worker CMD] [--controller CMD]
 //!                [--attach|--no-attach] [--reset-session] [--state-dir DIR] [--no-daemon]
-//!                [--ready-timeout SECS] [-L NAME|--socket PATH]
+//!                [--ready-timeout SECS] [--print-mcp] [-L NAME|--socket PATH]
 //! macs-bridge down [--session S] [--kill] [--timeout SECS] [-L NAME|--socket PATH]
 //! ```
 //!
 //! # `up`
 //!
+//! 0. **Checks first.** The settings are loaded as the daemon will load them (the environment,
+//!    then `macs.yaml` in the state dir) and checked in full, profile files and phrases
+//!    included; the commands are split into words and their programs looked up; the prompt
+//!    override files are read; each agent's MCP wiring is planned. Anything wrong stops `up`
+//!    before it touches tmux, with the whole error (exit code 2 for a bad setting).
 //! 1. **The session.** Created when missing (sized to the terminal `up` runs in, else 200x50),
 //!    reused when it exists: panes already labelled for this layout are kept as they are (never
 //!    duplicated), missing ones are added, and ones whose program has exited are restarted.
@@ -17,41 +22,58 @@
 //!    current directory.
 //! 2. **The layout**, in a window named `macs`, with pane borders on (`pane-border-status
 //!    top`) showing each agent's label and the queue status the daemon sets (`@macs-status`):
-//!    - `pair` (default): the worker on the left, the controller on the right, labelled
-//!      `worker` and `controller` (the `@macs-agent` option, which every tool and the daemon
-//!      match first, and the pane title, which agents may rewrite).
-//!    - `chat`: the person's chat pane across the top, labelled `chat`, running `macs-bridge
-//!      chat`. Below it `--agents N` (default 3) agent panes side by side, labelled `agent1` …
-//!      `agentN`, all running the `--worker` command; `--controller` is not used.
-//! 3. **The agents.** `--worker CMD` and `--controller CMD` (default `codex`; any CLI works) are
-//!    split into words like a shell would and run directly, never through a shell line (see
-//!    [`agent`]). Codex gets `--no-daemon`, `CODEX_HOME` from `MACS_CODEX_HOME` and the words of
-//!    `MACS_CODEX_ARGS`; Gemini gets `GEMINI_CLI_NO_RELAUNCH=true`: so that agents end with their
-//!    pane. A program that cannot be found is refused before anything is created. While `up`
-//!    runs, the agents' window keeps a pane whose program exits (`remain-on-exit`), so the
-//!    program's message stays readable; afterwards the person's own setting applies again.
-//! 4. **The prompts.** Once an agent has been idle for a second (within `--ready-timeout`,
+//!    - `pair` (default): the worker on the left, the controller on the right, labelled with
+//!      the `worker` and `controller` settings (default `worker` and `controller`; the
+//!      `@macs-agent` option, which every tool and the daemon match first, and the pane title,
+//!      which agents may rewrite).
+//!    - `chat`: the person's chat pane across the top, labelled `chat`. Below it one pane per
+//!      agent of `agents:` in macs.yaml that has no `target` of its own (labelled with its
+//!      name), else `--agents N` (default 3) panes labelled `agent1` … `agentN`.
+//!      `--controller` is not used. The chat pane runs a fixed `sh` script that waits for the
+//!      daemon's socket in the state dir, then runs `macs-bridge chat --state-dir DIR` (on the
+//!      same server and session); when the chat ends with an error (the daemon stopped) it
+//!      joins again once the daemon is back; `/quit` closes it.
+//! 3. **The agents.** An agent's command is `--worker CMD` / `--controller CMD` (every chat
+//!    agent's, for `--worker`), else the `command` of the agent of that name in macs.yaml,
+//!    else `codex`. A command is split into words like a shell would and run directly, never
+//!    through a shell line (see [`agent`]). Codex gets `--no-daemon`, `CODEX_HOME` from
+//!    `MACS_CODEX_HOME` and the words of `MACS_CODEX_ARGS`; Gemini gets
+//!    `GEMINI_CLI_NO_RELAUNCH=true`: so that agents end with their pane. A program that cannot
+//!    be found is refused before anything is created. While `up` runs, the agents' window keeps
+//!    a pane whose program exits (`remain-on-exit`), so the program's message stays readable;
+//!    afterwards the person's own setting applies again.
+//! 4. **MCP.** Codex, Claude Code and Gemini CLI start with the bridge's MCP server (`macs-bridge
+//!    mcp --as NAME --state-dir DIR`) configured for their own name, each through its own
+//!    mechanism, never the person's configuration files (see [`wiring`]); files go under
+//!    `<state dir>/mcp/<name>/`. Other programs get none; one line per agent says which.
+//!    `--print-mcp` also prints every agent's snippets in full.
+//! 5. **The prompts.** Once an agent has been idle for a second (within `--ready-timeout`,
 //!    default 60 s), it gets its start-up prompt (`worker_prompt.txt`, `controller_prompt.txt`,
-//!    see [`crate::prompts`]; overridable in `<state dir>/prompts/`) through the same writer as
-//!    `send`, with the settings `send` would load there (the environment, then `macs.yaml` in
-//!    the state dir: submit keys, type delay, busy lines). An agent that keeps showing a question (Codex's and Claude's "trust this folder")
-//!    is left to the person: its prompt is skipped and they are told to answer it and run `up`
-//!    again, which sends only the prompts not sent yet (the `@macs-prompted` pane option). A
-//!    pane that shows a shell or Python prompt gets nothing: it is not an agent. The chat layout
-//!    sends no prompts yet: the group chat's prompt comes with `chat`.
-//! 5. **The daemon**, unless `--no-daemon`: in a window named `bridge` of the session (marked
+//!    or `chat_agent_prompt.txt` naming the agent and the others; see [`crate::prompts`];
+//!    overridable in `<state dir>/prompts/`) through the same writer as `send`, with the
+//!    settings `send` would use (submit keys, type delay, busy lines). While it waits, `up`
+//!    says how each agent looks (state, reason, the last line on its screen) when that changes
+//!    and every 5 s. An agent that keeps showing a question (Codex's and Claude's "trust this
+//!    folder") is left to the person: its prompt is skipped. A pane that shows a shell or
+//!    Python prompt gets nothing: it is not an agent. Running `up` again sends only the
+//!    prompts not sent yet (the `@macs-prompted` pane option).
+//! 6. **The daemon**, unless `--no-daemon`: in a window named `bridge` of the session (marked
 //!    with the `@macs-bridge` window option, kept on screen if it exits), this same binary runs
 //!    `macs-bridge --session S [-L NAME|--socket PATH] --mode auto --state-dir DIR`, the state
 //!    dir made absolute (default: the current directory). The variables `TARGET_PANE_*` and
 //!    `MACS_BRIDGE_LOG` of `up`'s environment are handed to it. `up` waits for its `started`
 //!    line; one already running is left alone.
-//! 6. **Attaching.** `--attach` (the default when standard input and output are terminals and
-//!    `$TMUX` is unset) ends with `tmux attach -t =S` in place of `up`. `--no-attach` prints
-//!    the command instead; inside tmux, `up` never nests a client: it prints the `switch-client`
-//!    command (same server) or the attach command to run elsewhere.
+//! 7. **The end.** How to stop; then, when an agent did not get its prompt, `up` names it, says
+//!    how to look at it and the command that runs `up` again with the same options (never
+//!    `--reset-session`), and exits 1. Else `--attach` (the default when standard input and
+//!    output are terminals and `$TMUX` is unset) ends with `tmux attach -t =S` in place of
+//!    `up`; `--no-attach` prints the command instead; inside tmux, `up` never nests a client:
+//!    it prints the `switch-client` command (same server) or the attach command to run
+//!    elsewhere.
 //!
-//! Exit code 0 when the session is up (skipped prompts are reported, not failures), 1 when an
-//! agent's program exited at start or the daemon did not start, 2 for bad usage.
+//! Exit code 0 when the session is up and every agent got its prompt, 1 when one did not (it
+//! exited, is asking, was not idle in time) or the daemon did not start, 2 for bad usage or a
+//! bad setting.
 //!
 //! # `down`
 //!

@@ -1,5 +1,6 @@
-//! The texts the bridge types into agents: the worker's and the controller's start-up prompts
-//! (sent by `up`) and the wrapper around each request typed into a controller pane.
+//! The texts the bridge types into agents: the worker's, the controller's and the chat agents'
+//! start-up prompts (sent by `up`) and the wrapper around each request typed into a controller
+//! pane.
 //!
 //! Each is built in (`prompts/*.txt`, through `include_str!`) and can be replaced by a file of
 //! the same name in `<state dir>/prompts/`. This module owns loading them and filling in the
@@ -28,14 +29,18 @@ pub enum PromptKind {
     ControllerRequest,
     /// `worker_prompt.txt`: teaches a worker agent to ask with request blocks.
     WorkerPrompt,
+    /// `chat_agent_prompt.txt`: teaches an agent of the group chat the message block and the
+    /// MCP tools, with the placeholders `{name}` (its own) and `{agents}` (the others').
+    ChatAgentPrompt,
 }
 
 impl PromptKind {
     /// Every kind.
-    pub const ALL: [PromptKind; 3] = [
+    pub const ALL: [PromptKind; 4] = [
         PromptKind::ControllerPrompt,
         PromptKind::ControllerRequest,
         PromptKind::WorkerPrompt,
+        PromptKind::ChatAgentPrompt,
     ];
 
     /// The file name, built in and in `<state dir>/prompts/`.
@@ -44,6 +49,7 @@ impl PromptKind {
             PromptKind::ControllerPrompt => "controller_prompt.txt",
             PromptKind::ControllerRequest => "controller_request.txt",
             PromptKind::WorkerPrompt => "worker_prompt.txt",
+            PromptKind::ChatAgentPrompt => "chat_agent_prompt.txt",
         }
     }
 
@@ -53,6 +59,7 @@ impl PromptKind {
             PromptKind::ControllerPrompt => include_str!("../prompts/controller_prompt.txt"),
             PromptKind::ControllerRequest => include_str!("../prompts/controller_request.txt"),
             PromptKind::WorkerPrompt => include_str!("../prompts/worker_prompt.txt"),
+            PromptKind::ChatAgentPrompt => include_str!("../prompts/chat_agent_prompt.txt"),
         }
     }
 }
@@ -103,15 +110,31 @@ pub fn load(kind: PromptKind, state_dir: &Path) -> Result<String, PromptError> {
 /// placeholders inside the values (a request that itself holds `{id}`) stay as they are. Other
 /// braces are left alone.
 pub fn render_request(template: &str, id: &str, worker: &str, request: &str) -> String {
-    let mut out = String::with_capacity(template.len() + request.len() + 64);
+    fill(
+        template,
+        &[("{id}", id), ("{worker}", worker), ("{request}", request)],
+    )
+}
+
+/// Fills in a chat agent's start-up prompt: `{name}` is the agent's name, `{agents}` the other
+/// agents' names (`none yet` when there are none), in one pass like [`render_request`].
+pub fn render_chat_prompt(template: &str, name: &str, others: &[&str]) -> String {
+    let agents = if others.is_empty() {
+        "none yet".to_string()
+    } else {
+        others.join(", ")
+    };
+    fill(template, &[("{name}", name), ("{agents}", &agents)])
+}
+
+/// Replaces each placeholder by its value, in one pass over the template.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 256);
     let mut rest = template;
     while let Some(at) = rest.find('{') {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
-        let found = [("{id}", id), ("{worker}", worker), ("{request}", request)]
-            .into_iter()
-            .find(|(p, _)| tail.starts_with(p));
-        match found {
+        match values.iter().find(|(p, _)| tail.starts_with(p)) {
             Some((placeholder, value)) => {
                 out.push_str(value);
                 rest = &tail[placeholder.len()..];
@@ -186,8 +209,19 @@ mod tests {
     fn start_up_prompts_hold_no_block_at_any_width() {
         // `up` types these; the daemon does not know them, so their echo must never read as a
         // request or a response, whatever the agent's wrap, gutter or echo glyph.
-        for kind in [PromptKind::WorkerPrompt, PromptKind::ControllerPrompt] {
-            let text = kind.builtin();
+        let chat = render_chat_prompt(
+            PromptKind::ChatAgentPrompt.builtin(),
+            "agent1",
+            &["agent2", "claude-code.2"],
+        );
+        for (kind, text) in [
+            (PromptKind::WorkerPrompt, PromptKind::WorkerPrompt.builtin()),
+            (
+                PromptKind::ControllerPrompt,
+                PromptKind::ControllerPrompt.builtin(),
+            ),
+            (PromptKind::ChatAgentPrompt, chat.as_str()),
+        ] {
             for width in 20..=220 {
                 for rows in [word_wrap(text, width), char_wrap(text, width)] {
                     for prefix in ["", "› ", "  ", "• "] {
@@ -218,6 +252,34 @@ mod tests {
         ] {
             assert!(controller.contains(s), "{s}");
         }
+    }
+
+    #[test]
+    fn the_chat_prompt_names_the_agent_the_others_the_block_and_the_tools() {
+        let text = render_chat_prompt(
+            PromptKind::ChatAgentPrompt.builtin(),
+            "agent1",
+            &["agent2", "agent3"],
+        );
+        assert!(
+            !text.contains("{name}") && !text.contains("{agents}"),
+            "{text}"
+        );
+        assert!(text.starts_with("You are agent1,"), "{text}");
+        assert!(text.contains("The other agents: agent2, agent3."), "{text}");
+        for s in [
+            "<<MESSAGE to=NAME>>",
+            crate::detect::blocks::MESSAGE_END,
+            "to=all",
+            "[from NAME]",
+            "send_message",
+            "list_agents",
+            "read_messages",
+        ] {
+            assert!(text.contains(s), "{s}");
+        }
+        let alone = render_chat_prompt(PromptKind::ChatAgentPrompt.builtin(), "solo", &[]);
+        assert!(alone.contains("The other agents: none yet."), "{alone}");
     }
 
     #[test]

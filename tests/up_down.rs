@@ -307,13 +307,35 @@ fn an_agent_asking_at_start_is_left_to_the_person_until_up_runs_again() {
     let trusting = format!("ask trust this folder?\n{AGENT}");
     let out = up(&server, &trusting, AGENT, &["--no-daemon"]);
     let said = text(&out);
-    assert_eq!(code(&out), 0, "{said}");
+    // Not done: `up` fails, naming the agent, and says how to run it again as it was run.
+    assert_eq!(code(&out), 1, "{said}");
     let worker_line = said
         .lines()
         .find(|l| l.trim_start().starts_with("worker") && l.contains("prompt"))
         .unwrap_or_default();
     assert!(
         worker_line.contains("prompt NOT sent") && worker_line.contains("Answer it in the pane"),
+        "{said}"
+    );
+    assert!(
+        said.contains("worker did not get its start-up prompt"),
+        "{said}"
+    );
+    let again = format!("macs-bridge -L {} --session macs up --worker", server.name);
+    assert!(said.contains(&again), "{again}: {said}");
+    for flag in [
+        "--controller",
+        "--state-dir",
+        "--no-daemon",
+        "--ready-timeout 30",
+        "--no-attach",
+    ] {
+        assert!(worker_line.contains(flag), "{flag}: {said}");
+    }
+    // Progress while waiting: which agent, how long, what it shows.
+    assert!(
+        said.lines()
+            .any(|l| l.contains("s worker (%") && l.contains("asking") && l.contains("shows")),
         "{said}"
     );
     assert!(
@@ -378,8 +400,9 @@ fn an_agent_that_cannot_start_is_reported_with_its_message() {
 }
 
 #[test]
-fn the_chat_layout_puts_the_chat_above_the_agents() {
+fn the_chat_layout_puts_the_chat_above_the_agents_and_prompts_them_as_chat_agents() {
     let server = TmuxServer::reserve();
+    let state = state_dir(&server);
     let out = bridge(&server)
         .args([
             "up",
@@ -389,12 +412,30 @@ fn the_chat_layout_puts_the_chat_above_the_agents() {
             "chat",
             "--agents",
             "2",
+            "--print-mcp",
         ])
+        .arg("--state-dir")
+        .arg(&state)
         .arg("--worker")
         .arg(sim_command(&server, "agent", AGENT, ""))
         .output()
         .expect("run up");
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    // Not an agent CLI it knows: not wired, and it says how; --print-mcp shows the snippets.
+    assert!(
+        said.contains("agent1      none (not Codex, Claude Code or Gemini CLI); to add it by hand: macs-bridge mcp --print-config --as agent1"),
+        "{said}"
+    );
+    for want in [
+        "## agent1",
+        "## agent2",
+        "[mcp_servers.macs]",
+        "\"mcpServers\"",
+    ] {
+        assert!(said.contains(want), "{want}: {said}");
+    }
+    assert!(!said.contains("## chat"), "{said}");
     let rows = agent_panes(&server);
     let labels: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
     assert_eq!(labels, ["chat", "agent1", "agent2"], "{rows:?}");
@@ -405,49 +446,371 @@ fn the_chat_layout_puts_the_chat_above_the_agents() {
     assert_eq!(num(&rows[1], 4), num(&rows[2], 4), "{rows:?}");
     assert!(num(&rows[2], 3) > num(&rows[1], 3), "{rows:?}");
     assert!(num(&rows[0], 5) > num(&rows[1], 5), "{rows:?}");
-    // No prompts in the chat layout (yet).
-    assert!(!text(&out).contains("prompt"), "{}", text(&out));
+    // Each agent got the chat agents' prompt, naming it and the other one.
+    assert_eq!(
+        said.matches("prompt sent: chat_agent_prompt.txt").count(),
+        2,
+        "{said}"
+    );
+    let prompt = first_input(&server, "agent");
+    assert!(
+        prompt.contains("<<MESSAGE to=NAME>>,") && prompt.contains("send_message"),
+        "{prompt}"
+    );
+    assert!(
+        (prompt.starts_with("You are agent1,") && prompt.contains("The other agents: agent2."))
+            || (prompt.starts_with("You are agent2,")
+                && prompt.contains("The other agents: agent1.")),
+        "{prompt}"
+    );
+    // No daemon: the chat pane waits for one, with the state dir it was given.
+    let chat = rows[0][6].clone();
+    wait_for("the chat pane to wait for the daemon", LONG, || {
+        server
+            .capture(&chat)
+            .contains(&format!(
+                "waiting for the macs-bridge daemon ({}/macs.sock)",
+                state.display()
+            ))
+            .then_some(())
+    });
+}
+
+/// A scripted chat agent: OK to its prompt, then a message to everyone for the next input.
+const CHAT_AGENT: &str =
+    "wait\nbusy 300ms\nsay OK\nwait\nbusy 200ms\nmessage all heard you\nwait\nwait\n";
+
+#[test]
+fn up_layout_chat_gives_a_live_chat_pane_that_sends_and_receives() {
+    let server = TmuxServer::reserve();
+    let state = state_dir(&server);
+    let out = bridge(&server)
+        .args(["up", "--no-attach", "--layout", "chat", "--agents", "2"])
+        .args(["--ready-timeout", "30"])
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--worker")
+        .arg(sim_command(&server, "agent", CHAT_AGENT, ""))
+        .current_dir(server.path(""))
+        .output()
+        .expect("run up");
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    assert!(said.contains("daemon: started"), "{said}");
+    let chat = agent_panes(&server)[0][6].clone();
+
+    // The person types into the chat pane; agent1 gets it, naming the sender.
+    wait_for("the chat client to join and list the agents", LONG, || {
+        let screen = server.capture(&chat);
+        (screen.contains("you are person") && screen.contains("agent2")).then_some(())
+    });
+    server.ok(&["send-keys", "-t", &chat, "-l", "@agent1 hello there"]);
+    server.ok(&["send-keys", "-t", &chat, "Enter"]);
+    let log = server.path("agent.log");
+    wait_for("agent1 to get the person's message", LONG, || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("[from person] hello there").then_some(())
+    });
+    // agent1 answers everyone with a block: the chat pane shows it.
+    let screen = wait_for("the chat pane to show agent1's message", LONG, || {
+        let screen = server.capture(&chat);
+        screen
+            .lines()
+            .any(|l| l.contains("agent1 → all") && l.contains("heard you"))
+            .then_some(screen)
+    });
+    assert!(screen.contains("person → agent1: hello there"), "{screen}");
+    down(&server, &["--kill"]);
+}
+
+/// Puts fake `claude`, `codex` and `gemini` in `dir`: each records its argv (one word a line),
+/// its environment and the MCP configuration file it is pointed at (`--mcp-config=FILE`,
+/// `$GEMINI_CLI_HOME/.gemini/settings.json`) into `record/<program>.*`, then plays a scripted agent
+/// named after the program.
+fn fake_clis(server: &TmuxServer, dir: &Path, record: &Path) {
+    std::fs::create_dir_all(dir).expect("bin dir");
+    std::fs::create_dir_all(record).expect("record dir");
+    for program in ["claude", "codex", "gemini"] {
+        let sim = sim_command(server, program, CHAT_AGENT, "");
+        let script = format!(
+            r#"#!/bin/sh
+rec='{record}/{program}'
+printf '%s\n' "$@" > "$rec.argv"
+env > "$rec.env"
+for a in "$@"; do
+  case "$a" in --mcp-config=*) cat "${{a#--mcp-config=}}" > "$rec.config" ;; esac
+done
+if [ -n "${{GEMINI_CLI_HOME-}}" ]; then cat "$GEMINI_CLI_HOME/.gemini/settings.json" > "$rec.config"; cat "$GEMINI_CLI_HOME/.gemini/oauth_creds.json" > "$rec.creds"; fi
+exec {sim}
+"#,
+            record = record.display(),
+        );
+        let path = dir.join(program);
+        std::fs::write(&path, script).expect("fake cli");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+/// The `mcp_servers.macs.KEY=VALUE` override of a recorded Codex argv, as JSON (Codex reads
+/// TOML; these values are the JSON-compatible part of it).
+fn codex_override(argv: &[String], key: &str) -> serde_json::Value {
+    let prefix = format!("mcp_servers.macs.{key}=");
+    let at = argv
+        .iter()
+        .position(|a| a.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in {argv:?}"));
+    assert_eq!(argv[at - 1], "-c", "{argv:?}");
+    serde_json::from_str(&argv[at][prefix.len()..]).expect("a JSON-compatible TOML value")
+}
+
+/// Runs an MCP server as an agent CLI would from its configuration: the handshake, then
+/// `tools/call send_message`; returns the call's result.
+fn mcp_send(command: &str, args: &[String], to: &str, text: &str) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = Command::new(command)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the MCP server");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut call = |v: serde_json::Value, wait: bool| -> serde_json::Value {
+        writeln!(stdin, "{v}").expect("write");
+        if !wait {
+            return serde_json::Value::Null;
+        }
+        loop {
+            let line = lines.next().expect("an answer").expect("read");
+            let r: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+            if r["id"] == v["id"] {
+                return r;
+            }
+        }
+    };
+    let init = call(
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "fake-agent", "version": "1"}}}),
+        true,
+    );
+    assert!(init["result"]["serverInfo"].is_object(), "{init}");
+    call(
+        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        false,
+    );
+    let r = call(
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "send_message", "arguments": {"to": to, "content": text}}}),
+        true,
+    );
+    drop(stdin);
+    let _ = child.wait();
+    r["result"].clone()
 }
 
 #[test]
-fn up_prints_or_writes_each_agents_mcp_configuration() {
+fn up_starts_claude_codex_and_gemini_each_with_the_mcp_server_for_its_own_name() {
     let server = TmuxServer::reserve();
-    let script = "on-input\nbusy 200ms\nend\n";
-    let out = up(&server, script, script, &["--no-daemon"]);
-    assert_eq!(code(&out), 0, "{}", text(&out));
-    let printed = text(&out);
-    for want in [
-        "## worker",
-        "## controller",
-        "mcpServers",
-        "[mcp_servers.macs]",
-        "\"--as\"",
-    ] {
-        assert!(printed.contains(want), "{want}: {printed}");
-    }
-    let dir = state_dir(&server).join("mcp");
-    let out = up(
-        &server,
-        script,
-        script,
-        &["--no-daemon", "--mcp-dir", &dir.display().to_string()],
+    let state = state_dir(&server);
+    let bin = server.path("bin");
+    let record = server.path("record");
+    fake_clis(&server, &bin, &record);
+    // The agents, their commands and names come from macs.yaml.
+    std::fs::write(
+        state.join("macs.yaml"),
+        "agents:\n  - name: cc\n    command: claude --model sonnet\n  - name: cx\n    command: codex\n  - name: gm\n    command: gemini -m flash\n",
+    )
+    .expect("macs.yaml");
+    // The person's own Gemini settings and login.
+    let theirs = server.path("home").join(".gemini");
+    std::fs::create_dir_all(&theirs).expect("~/.gemini");
+    std::fs::write(
+        theirs.join("settings.json"),
+        "{\"ui\": {\"theme\": \"mine\"}}",
+    )
+    .expect("settings");
+    std::fs::write(theirs.join("oauth_creds.json"), "my login").expect("creds");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
     );
-    assert_eq!(code(&out), 0, "{}", text(&out));
-    let claude = std::fs::read_to_string(dir.join("worker").join(".mcp.json")).expect(".mcp.json");
-    let v: serde_json::Value = serde_json::from_str(&claude).expect("json");
-    let args = v["mcpServers"]["macs"]["args"].as_array().expect("args");
-    assert!(args.iter().any(|a| a == "worker"), "{claude}");
-    let codex = std::fs::read_to_string(dir.join("controller").join("codex-config.toml"))
-        .expect("codex config");
+    let out = bridge(&server)
+        .args(["up", "--no-attach", "--layout", "chat"])
+        .args(["--ready-timeout", "30"])
+        .arg("--state-dir")
+        .arg(&state)
+        .env("PATH", &path)
+        .env_remove("GEMINI_CLI_HOME")
+        .current_dir(server.path(""))
+        .output()
+        .expect("run up");
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    let labels: Vec<String> = agent_panes(&server).iter().map(|r| r[1].clone()).collect();
+    assert_eq!(labels, ["chat", "cc", "cx", "gm"], "{said}");
+    assert_eq!(said.matches("prompt sent").count(), 3, "{said}");
+    // The summary says where each configuration went, in one line each.
+    let cc_file = state.join("mcp/cc/claude-mcp.json");
+    let gm_home = state.join("mcp/gm/gemini-home");
     assert!(
-        codex.contains("[mcp_servers.macs]") && codex.contains("controller"),
-        "{codex}"
+        said.contains(&format!("claude --mcp-config={}", cc_file.display())),
+        "{said}"
     );
-    let gemini =
-        std::fs::read_to_string(dir.join("worker").join("gemini-settings.json")).expect("gemini");
+    assert!(said.contains("codex -c mcp_servers.macs."), "{said}");
     assert!(
-        serde_json::from_str::<serde_json::Value>(&gemini).is_ok(),
-        "{gemini}"
+        said.contains(&format!("GEMINI_CLI_HOME={}", gm_home.display())),
+        "{said}"
     );
+    assert!(
+        !said.contains("\"mcpServers\""),
+        "snippets only with --print-mcp: {said}"
+    );
+
+    let read = |f: &str| std::fs::read_to_string(record.join(f)).unwrap_or_default();
+    let argv = |p: &str| -> Vec<String> {
+        read(&format!("{p}.argv"))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let exe = env!("CARGO_BIN_EXE_macs-bridge");
+    let want_args = |name: &str| {
+        serde_json::json!([
+            "mcp",
+            "--as",
+            name,
+            "--state-dir",
+            state.display().to_string()
+        ])
+    };
+
+    // Claude Code: --mcp-config=FILE before its own words; the file names the server for `cc`.
+    let cc = argv("claude");
+    assert_eq!(
+        cc,
+        [
+            format!("--mcp-config={}", cc_file.display()),
+            "--model".into(),
+            "sonnet".into()
+        ]
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&read("claude.config")).expect("claude's file");
+    assert_eq!(config["mcpServers"]["macs"]["command"], exe);
+    assert_eq!(config["mcpServers"]["macs"]["args"], want_args("cc"));
+
+    // Codex: -c overrides for this run only (no file, no CODEX_HOME of ours), for `cx`.
+    let cx = argv("codex");
+    assert_eq!(cx[0], "--no-daemon", "{cx:?}");
+    assert_eq!(codex_override(&cx, "command"), exe);
+    assert_eq!(codex_override(&cx, "args"), want_args("cx"));
+    assert!(
+        !read("codex.env").contains("CODEX_HOME="),
+        "{}",
+        read("codex.env")
+    );
+
+    // Gemini CLI: a home of its own whose settings are the person's plus the server for `gm`,
+    // with the person's login linked in; no relaunch.
+    let gm_env = read("gemini.env");
+    assert!(
+        gm_env.contains(&format!("GEMINI_CLI_HOME={}", gm_home.display()))
+            && gm_env.contains("GEMINI_CLI_NO_RELAUNCH=true"),
+        "{gm_env}"
+    );
+    assert_eq!(argv("gemini"), ["-m", "flash"]);
+    let config: serde_json::Value =
+        serde_json::from_str(&read("gemini.config")).expect("gemini's file");
+    assert_eq!(config["mcpServers"]["macs"]["command"], exe);
+    assert_eq!(config["mcpServers"]["macs"]["args"], want_args("gm"));
+    assert_eq!(config["ui"]["theme"], "mine");
+    assert_eq!(read("gemini.creds"), "my login");
+    // The person's own configuration is never touched.
+    assert_eq!(common::files_in(&server.path("home")), [".gemini"]);
+    assert_eq!(
+        common::files_in(&theirs),
+        ["oauth_creds.json", "settings.json"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(theirs.join("settings.json")).expect("settings"),
+        "{\"ui\": {\"theme\": \"mine\"}}"
+    );
+
+    // The configured server works, under the agent's own name: started as Claude Code would
+    // start it, its send_message reaches gm's pane from cc.
+    let args: Vec<String> = want_args("cc")
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("a word").to_string())
+        .collect();
+    let result = mcp_send(exe, &args, "gm", "please review");
+    assert_ne!(result["isError"], true, "{result}");
+    wait_for("gm to get cc's message", LONG, || {
+        sim_inputs(&server, "gemini")
+            .iter()
+            .any(|i| i.contains("[from cc] please review"))
+            .then_some(())
+    });
     down(&server, &["--kill"]);
+}
+
+#[test]
+fn up_with_a_broken_macs_yaml_changes_nothing_in_tmux() {
+    let server = TmuxServer::reserve();
+    let state = state_dir(&server);
+    let config = state.join("macs.yaml");
+    std::fs::write(&config, "injection:\n  submit_key: [Enter]\n").expect("macs.yaml");
+    // No server yet: none is started.
+    let out = up(&server, AGENT, AGENT, &[]);
+    let said = text(&out);
+    assert_ne!(code(&out), 0, "{said}");
+    assert!(
+        said.contains(&format!(
+            "{}: unknown key `injection.submit_key`",
+            config.display()
+        )),
+        "{said}"
+    );
+    assert!(
+        !server.run(&["list-sessions"]).status.success(),
+        "a tmux server was started"
+    );
+
+    // A session that exists is left exactly as it was: no pane, no window, no daemon.
+    std::fs::remove_file(&config).expect("rm");
+    let out = up(&server, AGENT, AGENT, &["--no-daemon"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    // Everything but the titles, which agents animate.
+    let layout = || -> Vec<Vec<String>> {
+        panes(&server)
+            .into_iter()
+            .map(|mut r| {
+                r.remove(2);
+                r
+            })
+            .collect()
+    };
+    let before = layout();
+    for broken in [
+        "agents:\n  - name: two words\n",
+        "rules:\n  - match: '(unclosed'\n    reply: x\n",
+        "profiles:\n  files: [missing-profiles/]\n",
+    ] {
+        std::fs::write(&config, broken).expect("macs.yaml");
+        let out = up(&server, AGENT, AGENT, &["--reset-session"]);
+        let said = text(&out);
+        assert_ne!(code(&out), 0, "{broken}: {said}");
+        assert!(
+            said.contains(&config.display().to_string()),
+            "{broken}: {said}"
+        );
+        assert!(!said.contains("session macs"), "{broken}: {said}");
+        assert_eq!(layout(), before, "{broken}: {said}");
+        assert!(daemons(&server).is_empty(), "{broken}");
+    }
 }

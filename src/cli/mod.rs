@@ -257,9 +257,9 @@ pub struct UpArgs {
     /// `pair`: a worker and its controller side by side; `chat`: a chat pane above N agents.
     #[arg(long, value_enum, default_value_t = LayoutArg::Pair)]
     pub layout: LayoutArg,
-    /// How many agent panes the chat layout has.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=12))]
-    pub agents: u8,
+    /// How many agent panes the chat layout has [default: the agents of macs.yaml, else 3].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=12))]
+    pub agents: Option<u8>,
     /// The worker's command line (every agent's, in the chat layout) [default: codex].
     #[arg(long, value_name = "CMD")]
     pub worker: Option<String>,
@@ -283,12 +283,11 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_daemon: bool,
     /// Seconds the agents get to reach their prompt.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = crate::up::DEFAULT_READY_TIMEOUT)]
     pub ready_timeout: u64,
-    /// Write each agent's MCP configuration (Claude Code, Codex, Gemini CLI) into
-    /// DIR/<agent>/ instead of printing it.
-    #[arg(long, value_name = "DIR")]
-    pub mcp_dir: Option<PathBuf>,
+    /// Also print each agent's MCP configuration in full (Claude Code, Codex, Gemini CLI).
+    #[arg(long)]
+    pub print_mcp: bool,
 }
 
 /// The panes `up` sets out.
@@ -662,7 +661,7 @@ async fn up(global: &Global, a: UpArgs) -> Result<u8, Failure> {
         state_dir: a.state_dir,
         no_daemon: a.no_daemon,
         ready_timeout: a.ready_timeout,
-        mcp_dir: a.mcp_dir,
+        print_mcp: a.print_mcp,
     };
     crate::up::up(&global.tmux(), global.session(), opts)
         .await

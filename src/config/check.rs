@@ -242,6 +242,47 @@ pub(super) fn check_cmd(o: &Origin, field: &str, v: &str) -> Result<String, Conf
         .map_err(|e| invalid(o, field, format!("not valid shell words: {e}")))
 }
 
+/// An agent's name: what the chat, the message blocks and `mcp --as` take (the daemon API's
+/// rule): 1 to 64 ASCII letters, digits, `-`, `_` or `.`, starting with a letter or digit, not
+/// `all`.
+pub(super) fn check_agent_name(o: &Origin, field: &str, v: &str) -> Result<String, ConfigError> {
+    let v = v.trim();
+    let b = v.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+    if !ok {
+        return Err(invalid(
+            o,
+            field,
+            format!("{v:?} is not an agent name: use 1 to 64 ASCII letters, digits, `-`, `_` or `.`, starting with a letter or digit"),
+        ));
+    }
+    if v.eq_ignore_ascii_case("all") {
+        return Err(invalid(
+            o,
+            field,
+            "`all` means every agent; give this one its own name",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+/// An agent's command line (`up` starts it): shell words, at least one, no NUL.
+pub(super) fn check_agent_cmd(o: &Origin, field: &str, v: &str) -> Result<String, ConfigError> {
+    let words = shell_words::split(v)
+        .map_err(|e| invalid(o, field, format!("not valid shell words: {e}")))?;
+    if words.first().is_none_or(|w| w.is_empty()) {
+        return Err(invalid(o, field, "no command given"));
+    }
+    if v.chars().any(|c| c == '\0') {
+        return Err(invalid(o, field, "holds a NUL character"));
+    }
+    Ok(v.trim().to_owned())
+}
+
 pub(super) fn check_backends(
     o: &Origin,
     field: &str,

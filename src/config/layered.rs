@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::check::*;
 use super::raw::RawConfig;
-use super::resolved::{Config, ConfigError, Mode, Origin, Rule};
+use super::resolved::{AgentConfig, Config, ConfigError, Mode, Origin, Rule};
 use super::FILE_NAME;
 
 /// Allowed ranges, inclusive.
@@ -201,18 +201,42 @@ impl Config {
         }
         if let Some(agents) = raw.agents {
             let mut seen = std::collections::BTreeSet::new();
-            for (i, a) in agents.iter().enumerate() {
+            let mut out = Vec::with_capacity(agents.len());
+            for (i, a) in agents.into_iter().enumerate() {
                 let field = format!("agents[{i}].name");
-                let name = check_name(&o, &field, &a.name)?;
-                if name.eq_ignore_ascii_case("all") || !seen.insert(name.clone()) {
+                let name = check_agent_name(&o, &field, &a.name)?;
+                if name.eq_ignore_ascii_case(crate::names::CHAT_LABEL)
+                    || !seen.insert(name.to_ascii_lowercase())
+                {
                     return Err(invalid(
                         &o,
                         &field,
-                        format!("{name:?} is taken (`all` is reserved; names are unique)"),
+                        format!(
+                            "{name:?} is taken (`all` and `{}` are reserved; names are unique, whatever their case)",
+                            crate::names::CHAT_LABEL
+                        ),
                     ));
                 }
+                let target = match a.target {
+                    Some(t) => Some(check_name(&o, &format!("agents[{i}].target"), &t)?),
+                    None => None,
+                };
+                let profile = match a.profile {
+                    Some(p) => Some(check_name(&o, &format!("agents[{i}].profile"), &p)?),
+                    None => None,
+                };
+                let command = match a.command {
+                    Some(c) => Some(check_agent_cmd(&o, &format!("agents[{i}].command"), &c)?),
+                    None => None,
+                };
+                out.push(AgentConfig {
+                    name,
+                    target,
+                    profile,
+                    command,
+                });
             }
-            self.agents = agents;
+            self.agents = out;
         }
         if let Some(routes) = raw.routes {
             self.routes = routes;

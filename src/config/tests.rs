@@ -415,3 +415,93 @@ fn inject_options_follow_the_config() {
     assert!(!o.guard_busy);
     assert_eq!(o.submit_keys, vec![key("Enter"), key("C-m")]);
 }
+
+#[test]
+fn agents_are_checked_one_by_one() {
+    let dir = dir_with_config(
+        "agents:\n  - name: claude\n    command: \"claude --model 'sonnet 4'\"\n  - name: rev.1\n    target: macs:1.0\n    profile: claude-code\n",
+    );
+    let cfg = Config::load(&Overrides::default(), &no_env, dir.path()).unwrap();
+    assert_eq!(
+        cfg.agents,
+        [
+            AgentConfig {
+                name: "claude".into(),
+                target: None,
+                profile: None,
+                command: Some("claude --model 'sonnet 4'".into()),
+            },
+            AgentConfig {
+                name: "rev.1".into(),
+                target: Some("macs:1.0".into()),
+                profile: Some("claude-code".into()),
+                command: None,
+            },
+        ]
+    );
+    for (text, want) in [
+        (
+            "agents:\n  - name: my agent\n",
+            "agents[0].name: \"my agent\" is not an agent name",
+        ),
+        ("agents:\n  - name: -x\n", "agents[0].name"),
+        ("agents:\n  - name: ALL\n", "`all` means every agent"),
+        ("agents:\n  - name: chat\n", "is taken"),
+        (
+            "agents:\n  - name: a\n  - name: A\n",
+            "agents[1].name: \"A\" is taken",
+        ),
+        (
+            "agents:\n  - name: a\n    command: \"\"\n",
+            "agents[0].command: no command given",
+        ),
+        (
+            "agents:\n  - name: a\n    command: \"codex 'x\"\n",
+            "agents[0].command: not valid shell words",
+        ),
+        (
+            "agents:\n  - name: a\n    target: \"\"\n",
+            "agents[0].target",
+        ),
+        (
+            "agents:\n  - name: a\n    label: b\n",
+            "unknown key `agents[0].label`",
+        ),
+    ] {
+        let dir = dir_with_config(text);
+        let err = Config::load(&Overrides::default(), &no_env, dir.path()).unwrap_err();
+        assert!(err.to_string().contains(want), "{text}: {err}");
+        assert!(err.to_string().contains("macs.yaml"), "{text}: {err}");
+    }
+}
+
+/// The agents shown (commented out) in `examples/macs.yaml` are a working block.
+#[test]
+fn the_examples_agents_parse_when_uncommented() {
+    let mut text = String::new();
+    let mut in_agents = false;
+    for line in EXAMPLE.lines() {
+        if line == "agents: []" {
+            in_agents = true;
+            text.push_str("agents:\n");
+            continue;
+        }
+        if in_agents {
+            if let Some(rest) = line.strip_prefix("#   ") {
+                text.push_str(&format!("  {rest}\n"));
+                continue;
+            }
+            in_agents = false;
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    let dir = dir_with_config(&text);
+    let cfg = Config::load(&Overrides::default(), &no_env, dir.path()).unwrap();
+    let names: Vec<&str> = cfg.agents.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["claude", "codex", "reviewer"]);
+    assert_eq!(
+        cfg.agents[0].command.as_deref(),
+        Some("claude --model sonnet")
+    );
+}

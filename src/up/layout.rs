@@ -8,22 +8,53 @@ use crate::prompts::PromptKind;
 use crate::tmux::oneshot::{Socket, Tmux};
 use crate::tmux::PaneId;
 
+use crate::config::Config;
+
 use super::agent::Launch;
 use super::session::{self, PaneRow, Place};
-use super::{env_var, error, person_flags, Layout, UpError, UpOptions, DEFAULT_AGENT};
+use super::wiring::Wired;
+use super::{
+    env_var, error, person_flags, usage, Layout, UpError, UpOptions, DEFAULT_AGENT,
+    DEFAULT_CHAT_AGENTS,
+};
 
 /// One pane of the layout.
 #[derive(Debug, Clone)]
 pub(super) struct Slot {
+    /// Its `@macs-agent` label: the agent's name (its name in the chat and for `mcp --as`).
     pub(super) label: String,
     /// Who it is, for messages ("the worker").
     pub(super) what: String,
-    /// The flag that names its command, for messages.
+    /// The flag (or setting) that names its command, for messages.
     pub(super) flag: &'static str,
+    /// What runs: the person's command, wired to the MCP server once [`super::wire_slots`]
+    /// has run.
     pub(super) launch: Launch,
-    /// How the command is shown, when not as itself.
-    pub(super) shown: Option<String>,
+    /// How the command is shown: the person's command (before wiring), or what the pane is.
+    pub(super) shown: String,
     pub(super) prompt: Option<PromptKind>,
+    /// How the agent reaches the MCP server (agents only, once wired).
+    pub(super) wired: Option<Wired>,
+}
+
+impl Slot {
+    fn agent(
+        label: &str,
+        what: String,
+        flag: &'static str,
+        launch: Launch,
+        prompt: PromptKind,
+    ) -> Slot {
+        Slot {
+            label: label.to_string(),
+            what,
+            flag,
+            shown: launch.display(),
+            launch,
+            prompt: Some(prompt),
+            wired: None,
+        }
+    }
 }
 
 /// What `up` did with a slot.
@@ -44,16 +75,49 @@ impl Fate {
     }
 }
 
-/// The chat pane's command: `macs-bridge chat` on the same server and session.
-fn chat_launch(exe: &Path, server: &[String], session: &str) -> (Launch, Option<String>) {
-    let mut argv = vec![exe.to_string_lossy().into_owned()];
+/// The chat pane's program: a fixed `sh` script, the rest of the words its arguments (never
+/// shell text). It waits for the daemon's socket, then runs `macs-bridge chat`; when the chat
+/// ends with an error (the daemon stopped, or was not there yet: a stale socket), it joins again
+/// once the daemon is back, waiting longer each time (up to 30 s). `/quit` (status 0) closes
+/// the pane; a usage error (status 2) waits for Enter so that it can be read.
+const CHAT_SCRIPT: &str = r#"sock=$1; shift; said=; pause=1
+while :; do
+  if [ -S "$sock" ]; then
+    said=; "$@"; status=$?
+    [ "$status" -eq 0 ] && exit 0
+    if [ "$status" -eq 2 ]; then printf '%s' 'Press Enter to close. '; read -r _; exit 2; fi
+    printf '
+%s
+' "macs-bridge chat ended (status $status); joining again in ${pause}s, once the daemon is there (Ctrl-C to leave)"
+    sleep "$pause"; pause=$((pause * 2)); [ "$pause" -gt 30 ] && pause=30
+  else
+    pause=1
+    [ -z "$said" ] && printf '%s
+' "waiting for the macs-bridge daemon ($sock)..." && said=1
+    sleep 0.2
+  fi
+done"#;
+
+/// The chat pane's command: `macs-bridge chat --state-dir DIR` on the same server and session,
+/// once the daemon's socket is there (see [`CHAT_SCRIPT`]).
+fn chat_launch(exe: &Path, server: &[String], session: &str, state_dir: &Path) -> Launch {
+    let state = state_dir.to_string_lossy().into_owned();
+    let socket = state_dir.join(crate::api::protocol::SOCKET_NAME);
+    let mut argv: Vec<String> = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        CHAT_SCRIPT.into(),
+        "macs-chat".into(),
+        socket.to_string_lossy().into_owned(),
+        exe.to_string_lossy().into_owned(),
+    ];
     argv.extend(server.iter().cloned());
     argv.extend(["--session".into(), session.into(), "chat".into()]);
-    let launch = Launch {
+    argv.extend(["--state-dir".into(), state]);
+    Launch {
         argv,
         env: Vec::new(),
-    };
-    (launch, None)
+    }
 }
 
 /// What `up` knows once the panes are there.
@@ -65,63 +129,133 @@ pub(super) struct Laid {
     pub(super) found: Vec<Option<PaneRow>>,
 }
 
-/// The panes of the layout, with their commands.
+/// A label `up` gives a pane: it must be an agent's name.
+fn label_of(setting: &str, what: &str, value: &str) -> Result<String, UpError> {
+    if crate::api::protocol::is_valid_name(value) && value != CHAT_LABEL {
+        Ok(value.to_string())
+    } else {
+        Err(usage(format!(
+            "{what} is {value:?} ({setting}), which is not a label `up` can give a pane: use a name (letters, digits, `-`, `_`, `.`), not a pane id or tmux target"
+        )))
+    }
+}
+
+/// The panes of the layout, with their commands (not wired yet). `cfg` gives the agents'
+/// names and commands (`agents:`, `worker`, `controller`) when the flags do not.
 pub(super) fn slots(
     socket: &Socket,
     session: &str,
     a: &UpOptions,
     exe: &Path,
+    cfg: &Config,
+    state_dir: &Path,
 ) -> Result<Vec<Slot>, UpError> {
     let env_fn = |k: &str| env_var(k);
-    let worker_line = a.worker.as_deref().unwrap_or(DEFAULT_AGENT);
+    let command_of = |name: &str| {
+        cfg.agents
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.command.clone())
+    };
     Ok(match a.layout {
-        Layout::Pair => vec![
-            Slot {
-                label: "worker".into(),
-                what: "the worker".into(),
-                flag: "--worker",
-                launch: Launch::parse("--worker", worker_line, &env_fn)?,
-                shown: None,
-                prompt: Some(PromptKind::WorkerPrompt),
-            },
-            Slot {
-                label: "controller".into(),
-                what: "the controller".into(),
-                flag: "--controller",
-                launch: Launch::parse(
+        Layout::Pair => {
+            let worker = label_of(
+                "TARGET_PANE_LABEL, or `worker` in macs.yaml",
+                "the worker",
+                &cfg.worker,
+            )?;
+            let controller = label_of(
+                "`controller` in macs.yaml",
+                "the controller",
+                &cfg.controller,
+            )?;
+            let mut out = Vec::new();
+            for (label, what, flag, given, prompt) in [
+                (
+                    &worker,
+                    "the worker",
+                    "--worker",
+                    &a.worker,
+                    PromptKind::WorkerPrompt,
+                ),
+                (
+                    &controller,
+                    "the controller",
                     "--controller",
-                    a.controller.as_deref().unwrap_or(DEFAULT_AGENT),
-                    &env_fn,
-                )?,
-                shown: None,
-                prompt: Some(PromptKind::ControllerPrompt),
-            },
-        ],
+                    &a.controller,
+                    PromptKind::ControllerPrompt,
+                ),
+            ] {
+                let (flag, line) = match (given, command_of(label)) {
+                    (Some(line), _) => (flag, line.clone()),
+                    (None, Some(line)) => ("`command` in macs.yaml", line),
+                    (None, None) => (flag, DEFAULT_AGENT.to_string()),
+                };
+                let launch = Launch::parse(flag, &line, &env_fn)?;
+                out.push(Slot::agent(label, what.to_string(), flag, launch, prompt));
+            }
+            out
+        }
         Layout::Chat => {
             if a.controller.is_some() {
                 println!("note: the chat layout has no controller pane; --controller is not used");
             }
             // Inside the session `$TMUX` names the server; -L/--socket are passed on as given.
             let server = person_flags(socket);
-            let (launch, shown) = chat_launch(exe, &server, session);
+            let chat = chat_launch(exe, &server, session, state_dir);
             let mut slots = vec![Slot {
                 label: CHAT_LABEL.into(),
                 what: "the chat pane".into(),
                 flag: "--layout",
-                launch,
-                shown,
+                launch: chat,
+                shown: format!(
+                    "macs-bridge chat --state-dir {} (joins once the daemon is up)",
+                    super::agent::shell_word(&state_dir.to_string_lossy())
+                ),
                 prompt: None,
+                wired: None,
             }];
-            let agent = Launch::parse("--worker", worker_line, &env_fn)?;
-            for n in 1..=a.agents {
-                slots.push(Slot {
-                    label: format!("agent{n}"),
-                    what: format!("agent{n}"),
-                    flag: "--worker",
-                    launch: agent.clone(),
-                    shown: None,
-                    prompt: None,
-                });
+            // The configured agents that live in panes `up` starts (no target of their own).
+            let configured: Vec<_> = cfg
+                .agents
+                .iter()
+                .filter(|c| c.target.as_deref().is_none_or(|t| t == c.name))
+                .collect();
+            let worker_line = a.worker.as_deref().unwrap_or(DEFAULT_AGENT);
+            if configured.is_empty() {
+                let agent = Launch::parse("--worker", worker_line, &env_fn)?;
+                for n in 1..=a.agents.unwrap_or(DEFAULT_CHAT_AGENTS) {
+                    let label = format!("agent{n}");
+                    slots.push(Slot::agent(
+                        &label,
+                        label.clone(),
+                        "--worker",
+                        agent.clone(),
+                        PromptKind::ChatAgentPrompt,
+                    ));
+                }
+            } else {
+                if let Some(n) = a.agents {
+                    return Err(usage(format!(
+                        "--agents {n}: the agents are named in {} ({}); drop --agents, or change `agents:` there",
+                        cfg.source.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "macs.yaml".into()),
+                        configured.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                for c in configured {
+                    let (flag, line) = match &c.command {
+                        Some(line) => ("`command` in macs.yaml", line.as_str()),
+                        None => ("--worker", worker_line),
+                    };
+                    let launch = Launch::parse(flag, line, &env_fn)?;
+                    slots.push(Slot::agent(
+                        &c.name,
+                        c.name.clone(),
+                        flag,
+                        launch,
+                        PromptKind::ChatAgentPrompt,
+                    ));
+                }
             }
             slots
         }
@@ -154,7 +288,7 @@ pub(super) async fn open_layout(
     // Every program to start must exist before anything is created.
     let path = std::env::var_os("PATH");
     for (slot, row) in slots.iter().zip(&found) {
-        if row.as_ref().is_none_or(|r| r.dead) && slot.shown.is_none() {
+        if row.as_ref().is_none_or(|r| r.dead) {
             slot.launch
                 .check_program(&slot.what, slot.flag, path.as_deref())
                 .map_err(|e| error(e.to_string()))?;
@@ -221,7 +355,7 @@ pub(super) fn print_layout(session: &str, existed: bool, slots: &[Slot], laid: &
             slot.label,
             id,
             laid.fates[i].as_str(),
-            slot.shown.clone().unwrap_or_else(|| slot.launch.display())
+            slot.shown
         );
     }
 }

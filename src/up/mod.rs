@@ -4,12 +4,17 @@
 //! ```text
 //! macs-bridge up [--session S] [--layout pair|chat] [--agents N] [--worker CMD] [--controller CMD]
 //!                [--attach|--no-attach] [--reset-session] [--state-dir DIR] [--no-daemon]
-//!                [--ready-timeout SECS] [-L NAME|--socket PATH]
+//!                [--ready-timeout SECS] [--print-mcp] [-L NAME|--socket PATH]
 //! macs-bridge down [--session S] [--kill] [--timeout SECS] [-L NAME|--socket PATH]
 //! ```
 //!
 //! # `up`
 //!
+//! 0. **Checks first.** The settings are loaded as the daemon will load them (the environment,
+//!    then `macs.yaml` in the state dir) and checked in full, profile files and phrases
+//!    included; the commands are split into words and their programs looked up; the prompt
+//!    override files are read; each agent's MCP wiring is planned. Anything wrong stops `up`
+//!    before it touches tmux, with the whole error (exit code 2 for a bad setting).
 //! 1. **The session.** Created when missing (sized to the terminal `up` runs in, else 200x50),
 //!    reused when it exists: panes already labelled for this layout are kept as they are (never
 //!    duplicated), missing ones are added, and ones whose program has exited are restarted.
@@ -17,41 +22,58 @@
 //!    current directory.
 //! 2. **The layout**, in a window named `macs`, with pane borders on (`pane-border-status
 //!    top`) showing each agent's label and the queue status the daemon sets (`@macs-status`):
-//!    - `pair` (default): the worker on the left, the controller on the right, labelled
-//!      `worker` and `controller` (the `@macs-agent` option, which every tool and the daemon
-//!      match first, and the pane title, which agents may rewrite).
-//!    - `chat`: the person's chat pane across the top, labelled `chat`, running `macs-bridge
-//!      chat`. Below it `--agents N` (default 3) agent panes side by side, labelled `agent1` …
-//!      `agentN`, all running the `--worker` command; `--controller` is not used.
-//! 3. **The agents.** `--worker CMD` and `--controller CMD` (default `codex`; any CLI works) are
-//!    split into words like a shell would and run directly, never through a shell line (see
-//!    [`agent`]). Codex gets `--no-daemon`, `CODEX_HOME` from `MACS_CODEX_HOME` and the words of
-//!    `MACS_CODEX_ARGS`; Gemini gets `GEMINI_CLI_NO_RELAUNCH=true`: so that agents end with their
-//!    pane. A program that cannot be found is refused before anything is created. While `up`
-//!    runs, the agents' window keeps a pane whose program exits (`remain-on-exit`), so the
-//!    program's message stays readable; afterwards the person's own setting applies again.
-//! 4. **The prompts.** Once an agent has been idle for a second (within `--ready-timeout`,
+//!    - `pair` (default): the worker on the left, the controller on the right, labelled with
+//!      the `worker` and `controller` settings (default `worker` and `controller`; the
+//!      `@macs-agent` option, which every tool and the daemon match first, and the pane title,
+//!      which agents may rewrite).
+//!    - `chat`: the person's chat pane across the top, labelled `chat`. Below it one pane per
+//!      agent of `agents:` in macs.yaml that has no `target` of its own (labelled with its
+//!      name), else `--agents N` (default 3) panes labelled `agent1` … `agentN`.
+//!      `--controller` is not used. The chat pane runs a fixed `sh` script that waits for the
+//!      daemon's socket in the state dir, then runs `macs-bridge chat --state-dir DIR` (on the
+//!      same server and session); when the chat ends with an error (the daemon stopped) it
+//!      joins again once the daemon is back; `/quit` closes it.
+//! 3. **The agents.** An agent's command is `--worker CMD` / `--controller CMD` (every chat
+//!    agent's, for `--worker`), else the `command` of the agent of that name in macs.yaml,
+//!    else `codex`. A command is split into words like a shell would and run directly, never
+//!    through a shell line (see [`agent`]). Codex gets `--no-daemon`, `CODEX_HOME` from
+//!    `MACS_CODEX_HOME` and the words of `MACS_CODEX_ARGS`; Gemini gets
+//!    `GEMINI_CLI_NO_RELAUNCH=true`: so that agents end with their pane. A program that cannot
+//!    be found is refused before anything is created. While `up` runs, the agents' window keeps
+//!    a pane whose program exits (`remain-on-exit`), so the program's message stays readable;
+//!    afterwards the person's own setting applies again.
+//! 4. **MCP.** Codex, Claude Code and Gemini CLI start with the bridge's MCP server (`macs-bridge
+//!    mcp --as NAME --state-dir DIR`) configured for their own name, each through its own
+//!    mechanism, never the person's configuration files (see [`wiring`]); files go under
+//!    `<state dir>/mcp/<name>/`. Other programs get none; one line per agent says which.
+//!    `--print-mcp` also prints every agent's snippets in full.
+//! 5. **The prompts.** Once an agent has been idle for a second (within `--ready-timeout`,
 //!    default 60 s), it gets its start-up prompt (`worker_prompt.txt`, `controller_prompt.txt`,
-//!    see [`crate::prompts`]; overridable in `<state dir>/prompts/`) through the same writer as
-//!    `send`, with the settings `send` would load there (the environment, then `macs.yaml` in
-//!    the state dir: submit keys, type delay, busy lines). An agent that keeps showing a question (Codex's and Claude's "trust this folder")
-//!    is left to the person: its prompt is skipped and they are told to answer it and run `up`
-//!    again, which sends only the prompts not sent yet (the `@macs-prompted` pane option). A
-//!    pane that shows a shell or Python prompt gets nothing: it is not an agent. The chat layout
-//!    sends no prompts yet: the group chat's prompt comes with `chat`.
-//! 5. **The daemon**, unless `--no-daemon`: in a window named `bridge` of the session (marked
+//!    or `chat_agent_prompt.txt` naming the agent and the others; see [`crate::prompts`];
+//!    overridable in `<state dir>/prompts/`) through the same writer as `send`, with the
+//!    settings `send` would use (submit keys, type delay, busy lines). While it waits, `up`
+//!    says how each agent looks (state, reason, the last line on its screen) when that changes
+//!    and every 5 s. An agent that keeps showing a question (Codex's and Claude's "trust this
+//!    folder") is left to the person: its prompt is skipped. A pane that shows a shell or
+//!    Python prompt gets nothing: it is not an agent. Running `up` again sends only the
+//!    prompts not sent yet (the `@macs-prompted` pane option).
+//! 6. **The daemon**, unless `--no-daemon`: in a window named `bridge` of the session (marked
 //!    with the `@macs-bridge` window option, kept on screen if it exits), this same binary runs
 //!    `macs-bridge --session S [-L NAME|--socket PATH] --mode auto --state-dir DIR`, the state
 //!    dir made absolute (default: the current directory). The variables `TARGET_PANE_*` and
 //!    `MACS_BRIDGE_LOG` of `up`'s environment are handed to it. `up` waits for its `started`
 //!    line; one already running is left alone.
-//! 6. **Attaching.** `--attach` (the default when standard input and output are terminals and
-//!    `$TMUX` is unset) ends with `tmux attach -t =S` in place of `up`. `--no-attach` prints
-//!    the command instead; inside tmux, `up` never nests a client: it prints the `switch-client`
-//!    command (same server) or the attach command to run elsewhere.
+//! 7. **The end.** How to stop; then, when an agent did not get its prompt, `up` names it, says
+//!    how to look at it and the command that runs `up` again with the same options (never
+//!    `--reset-session`), and exits 1. Else `--attach` (the default when standard input and
+//!    output are terminals and `$TMUX` is unset) ends with `tmux attach -t =S` in place of
+//!    `up`; `--no-attach` prints the command instead; inside tmux, `up` never nests a client:
+//!    it prints the `switch-client` command (same server) or the attach command to run
+//!    elsewhere.
 //!
-//! Exit code 0 when the session is up (skipped prompts are reported, not failures), 1 when an
-//! agent's program exited at start or the daemon did not start, 2 for bad usage.
+//! Exit code 0 when the session is up and every agent got its prompt, 1 when one did not (it
+//! exited, is asking, was not idle in time) or the daemon did not start, 2 for bad usage or a
+//! bad setting.
 //!
 //! # `down`
 //!
@@ -64,7 +86,9 @@
 pub mod agent;
 mod layout;
 pub mod ready;
+mod report;
 pub mod session;
+pub mod wiring;
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -80,7 +104,8 @@ use crate::tools::LiveError;
 
 use agent::shell_line;
 use layout::{open_layout, print_layout, slots, Fate, Laid, Slot};
-use ready::{PromptJob, PromptResult, ReadyOptions};
+use ready::{Progress, PromptJob, PromptResult, ReadyOptions};
+use report::indent;
 use session::{exact, BridgeStart, PaneRow, Stopped};
 
 /// What `up` is asked to do (the command line's flags, as plain values).
@@ -88,8 +113,9 @@ use session::{exact, BridgeStart, PaneRow, Stopped};
 pub struct UpOptions {
     /// The panes to set out.
     pub layout: Layout,
-    /// How many agent panes the chat layout has (1 to 12).
-    pub agents: u8,
+    /// How many agent panes the chat layout has (1 to 12); `None`: the agents of macs.yaml,
+    /// else 3.
+    pub agents: Option<u8>,
     /// The worker's command line (every agent's, in the chat layout); `None`: codex.
     pub worker: Option<String>,
     /// The controller's command line; `None`: codex.
@@ -106,8 +132,8 @@ pub struct UpOptions {
     pub no_daemon: bool,
     /// Seconds the agents get to reach their prompt.
     pub ready_timeout: u64,
-    /// Write each agent's MCP configuration into `DIR/<agent>/` instead of printing it.
-    pub mcp_dir: Option<PathBuf>,
+    /// Also print each agent's MCP configuration in full (the snippets to copy).
+    pub print_mcp: bool,
 }
 
 /// What `down` is asked to do.
@@ -162,6 +188,10 @@ pub enum Layout {
 }
 
 const DEFAULT_AGENT: &str = "codex";
+/// Agent panes of the chat layout when neither `--agents` nor macs.yaml says.
+const DEFAULT_CHAT_AGENTS: u8 = 3;
+/// Seconds the agents get to reach their prompt, by default (`--ready-timeout`).
+pub const DEFAULT_READY_TIMEOUT: u64 = 60;
 /// Seconds the daemon gets to print its `started` line.
 const BRIDGE_START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -234,20 +264,58 @@ fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
-/// The keystroke writer's settings and the classifier's lines, loaded as `send` loads them:
-/// the environment, then `macs.yaml` in the state dir. The prompts are never typed into a busy
-/// pane, whatever `guard_busy` says.
-fn writer_settings(state_dir: &Path) -> Result<(InjectOptions, usize), UpError> {
+/// The settings `up` and the daemon it starts will use, loaded as the daemon loads them (the
+/// environment, then `macs.yaml` in the state dir) and checked in full, profiles and phrases
+/// included: a config the daemon would refuse stops `up` before it touches tmux.
+fn load_settings(state_dir: &Path) -> Result<Config, UpError> {
     let overrides = Overrides {
         state_dir: Some(state_dir.to_path_buf()),
         ..Overrides::default()
     };
     let cfg = Config::load(&overrides, &config::process_env, state_dir)?;
+    let in_file = || {
+        cfg.source
+            .as_deref()
+            .map(|p| format!("{}: ", p.display()))
+            .unwrap_or_default()
+    };
+    if !cfg.profiles.files.is_empty() {
+        crate::detect::Profiles::builtin()
+            .load_overrides(cfg.profiles.files.iter())
+            .map_err(|e| usage(format!("{}profiles: {e}", in_file())))?;
+    }
+    crate::detect::Heuristics::new(&cfg.heuristic_phrases)
+        .map_err(|e| usage(format!("{}heuristic_phrases: {e}", in_file())))?;
+    Ok(cfg)
+}
+
+/// The keystroke writer's settings and the classifier's lines, as `send` would use them. The
+/// prompts are never typed into a busy pane, whatever `guard_busy` says.
+fn writer_settings(cfg: &Config) -> (InjectOptions, usize) {
     let inject = InjectOptions {
         guard_busy: true,
         ..cfg.injection.inject_options()
     };
-    Ok((inject, cfg.busy_lines))
+    (inject, cfg.busy_lines)
+}
+
+/// Wires each agent's launch to the MCP server (see [`wiring`]); the chat pane is left alone.
+fn wire_slots(slots: &mut [Slot], exe: &Path, state_dir: &Path) -> Result<(), UpError> {
+    let any_gemini = slots.iter().any(|s| {
+        s.prompt.is_some() && wiring::cli_of(&s.launch) == Some(crate::mcp::AgentCli::Gemini)
+    });
+    let person = if any_gemini {
+        wiring::person_gemini(&env_var, state_dir).map_err(error)?
+    } else {
+        None
+    };
+    for slot in slots.iter_mut().filter(|s| s.prompt.is_some()) {
+        let wired = wiring::plan(&slot.launch, &slot.label, exe, state_dir, person.as_ref())
+            .map_err(error)?;
+        slot.launch = wired.launch.clone();
+        slot.wired = Some(wired);
+    }
+    Ok(())
 }
 
 /// Runs `macs-bridge up` for `session` on `tmux`'s server.
@@ -259,7 +327,11 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
     let state_dir = absolute(a.state_dir.as_deref().unwrap_or(&cwd));
     let exe = std::env::current_exe()
         .map_err(|e| error(format!("cannot find this program's own path: {e}")))?;
-    let (inject, busy_lines) = writer_settings(&state_dir)?;
+
+    // Everything that can be checked is checked before tmux is touched: the settings, the
+    // panes' commands, the prompt files, the agents' MCP wiring.
+    let cfg = load_settings(&state_dir)?;
+    let (inject, busy_lines) = writer_settings(&cfg);
     let ready = ReadyOptions {
         timeout: Duration::from_secs(a.ready_timeout),
         idle_for: Duration::from_secs(1),
@@ -267,15 +339,15 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
         inject,
         busy_lines,
     };
-    let slots = slots(&tmux.socket, &session, &a, &exe)?;
-
-    tmux.check_version().await?;
-
-    // The prompts come first: a bad override file stops `up` before anything is created.
+    let mut slots = slots(&tmux.socket, &session, &a, &exe, &cfg, &state_dir)?;
     let mut texts: HashMap<PromptKind, String> = HashMap::new();
     for kind in slots.iter().filter_map(|s| s.prompt) {
         texts.insert(kind, prompts::load(kind, &state_dir)?);
     }
+    wire_slots(&mut slots, &exe, &state_dir)?;
+
+    tmux.check_version().await?;
+
     if !state_dir.is_dir() {
         std::fs::create_dir_all(&state_dir).map_err(|e| {
             error(format!(
@@ -283,6 +355,9 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
                 state_dir.display()
             ))
         })?;
+    }
+    for wired in slots.iter().filter_map(|s| s.wired.as_ref()) {
+        wiring::apply(&state_dir, wired).map_err(error)?;
     }
 
     if a.reset_session && tmux.has_session(&session).await? {
@@ -304,19 +379,28 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
         &mut windows,
     )
     .await;
+    let again = report::rerun_line(&tmux.socket, &session, &a, &state_dir);
     // Whatever happened, the agents' windows go back to the person's `remain-on-exit` once
     // the agents are started and prompted (or could not be).
     let prompted = match laid {
         Ok(laid) => {
             print_layout(&session, existed, &slots, &laid);
-            prompt_agents(tmux, &session, &slots, &laid, &texts, &state_dir, &ready).await
+            report::print_wiring(&slots, &laid);
+            let prompting = Prompting {
+                slots: &slots,
+                laid: &laid,
+                texts: &texts,
+                state_dir: &state_dir,
+                again: &again,
+            };
+            prompt_agents(tmux, &session, &prompting, &ready).await
         }
         Err(e) => Err(e),
     };
     for w in &windows {
         let _ = session::release_window(tmux, w).await;
     }
-    let all_started = prompted?;
+    let missing = prompted?;
 
     let socket_path = session::socket_path(tmux, &session).await?;
     if a.no_daemon {
@@ -346,112 +430,101 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
         start_daemon(tmux, &session, &cwd, &argv).await?;
     }
 
-    mcp_snippets(&exe, &slots, &state_dir, a.mcp_dir.as_deref())?;
-
-    finish(tmux, &session, &a, &socket_path, all_started)
-}
-
-/// The MCP configuration each agent needs to talk to the bridge through tools: printed, or
-/// written into `dir/<agent>/` (`.mcp.json`, `codex-config.toml`, `gemini-settings.json`).
-fn mcp_snippets(
-    exe: &Path,
-    slots: &[Slot],
-    state_dir: &Path,
-    dir: Option<&Path>,
-) -> Result<(), UpError> {
-    let names: Vec<&str> = slots
-        .iter()
-        .map(|s| s.label.as_str())
-        .filter(|l| *l != crate::names::CHAT_LABEL)
-        .collect();
-    match dir {
-        None => {
-            println!("\nMCP: each agent can reach the bridge through tools (macs-bridge mcp); its configuration:");
-            for name in names {
-                println!(
-                    "\n## {name}\n{}",
-                    crate::mcp::snippets(exe, name, state_dir).render()
-                );
-            }
-        }
-        Some(dir) => {
-            for name in names {
-                let s = crate::mcp::snippets(exe, name, state_dir);
-                let d = dir.join(name);
-                let files = [
-                    (".mcp.json", &s.claude_code),
-                    ("codex-config.toml", &s.codex),
-                    ("gemini-settings.json", &s.gemini),
-                ];
-                std::fs::create_dir_all(&d)
-                    .map_err(|e| error(format!("cannot create {}: {e}", d.display())))?;
-                for (file, text) in files {
-                    let path = d.join(file);
-                    std::fs::write(&path, format!("{}\n", text.trim_end()))
-                        .map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;
-                }
-                println!("MCP configuration for {name}: {}", d.display());
-            }
-        }
+    if a.print_mcp {
+        report::print_snippets(&exe, &slots, &state_dir);
     }
-    Ok(())
+
+    finish(tmux, &session, &a, &socket_path, &missing, &again)
 }
 
-/// Sends the start-up prompts to the agents that have not had theirs, and says what became of
-/// each. Returns false when an agent's program exited (or its pane closed) at start.
+/// What the prompts need to know about the layout.
+struct Prompting<'a> {
+    slots: &'a [Slot],
+    laid: &'a Laid,
+    texts: &'a HashMap<PromptKind, String>,
+    state_dir: &'a Path,
+    /// The command that runs `up` again with the same options.
+    again: &'a str,
+}
+
+impl Prompting<'_> {
+    /// The start-up prompt of slot `i`: the chat agents' names them and the others.
+    fn text(&self, i: usize) -> Option<String> {
+        let slot = &self.slots[i];
+        let template = self.texts.get(&slot.prompt?)?;
+        Some(match slot.prompt? {
+            PromptKind::ChatAgentPrompt => {
+                let others: Vec<&str> = self
+                    .slots
+                    .iter()
+                    .filter(|s| s.prompt.is_some() && s.label != slot.label)
+                    .map(|s| s.label.as_str())
+                    .collect();
+                prompts::render_chat_prompt(template, &slot.label, &others)
+            }
+            _ => template.clone(),
+        })
+    }
+}
+
+/// Sends the start-up prompts to the agents that have not had theirs, showing how each looks
+/// while it is waited for, and says what became of each. Returns the agents that did not get
+/// their prompt (exited, asking, not ready in time, refused).
 async fn prompt_agents(
     tmux: &Tmux,
     session: &str,
-    slots: &[Slot],
-    laid: &Laid,
-    texts: &HashMap<PromptKind, String>,
-    state_dir: &Path,
+    p: &Prompting<'_>,
     opts: &ReadyOptions,
-) -> Result<bool, UpError> {
+) -> Result<Vec<String>, UpError> {
     let mut jobs = Vec::new();
-    for (i, slot) in slots.iter().enumerate() {
-        let (Some(kind), Some(pane)) = (slot.prompt, laid.ids[i]) else {
+    for (i, slot) in p.slots.iter().enumerate() {
+        let (Some(text), Some(pane)) = (p.text(i), p.laid.ids[i]) else {
             continue;
         };
-        let kept = laid.fates[i] == Fate::Kept;
-        if kept && laid.found[i].as_ref().is_some_and(|r| r.prompted) {
+        let kept = p.laid.fates[i] == Fate::Kept;
+        if kept && p.laid.found[i].as_ref().is_some_and(|r| r.prompted) {
             println!("  {:<11} {pane:<5} prompt sent earlier", slot.label);
             continue;
         }
-        if let Some(text) = texts.get(&kind) {
-            jobs.push(PromptJob {
-                label: slot.label.clone(),
-                pane,
-                text: text.clone(),
-            });
-        }
+        jobs.push(PromptJob {
+            label: slot.label.clone(),
+            pane,
+            text,
+        });
     }
     if jobs.is_empty() {
-        return Ok(true);
+        return Ok(Vec::new());
     }
     println!(
         "waiting up to {}s for the agents to reach their prompt…",
         opts.timeout.as_secs()
     );
-    let mut results = ready::send_prompts(tmux, session, jobs, opts).await?;
-    results.sort_by_key(|(job, _)| slots.iter().position(|s| s.label == job.label));
-    let mut all_started = true;
+    let mut show = |g: &Progress| println!("{}", report::progress_line(g));
+    let mut results = ready::send_prompts(tmux, session, jobs, opts, &mut show).await?;
+    results.sort_by_key(|(job, _)| p.slots.iter().position(|s| s.label == job.label));
+    let mut missing = Vec::new();
     for (job, result) in &results {
-        let file = slots
+        let file = p
+            .slots
             .iter()
             .find(|s| s.label == job.label)
             .and_then(|s| s.prompt)
-            .map(|k| prompt_source(k, state_dir))
+            .map(|k| report::prompt_source(k, p.state_dir))
             .unwrap_or_default();
-        all_started &= !matches!(result, PromptResult::Exited { .. } | PromptResult::Gone);
+        if !matches!(
+            result,
+            PromptResult::Sent { .. } | PromptResult::Unconfirmed { .. }
+        ) {
+            missing.push(job.label.clone());
+        }
         println!(
             "  {:<11} {:<5} {}",
             job.label,
             job.pane.to_string(),
-            describe(result, &file, &tmux.socket, session)
+            report::describe(result, &file, p.again)
         );
     }
-    Ok(all_started)
+    Ok(missing)
 }
 
 /// Starts the daemon in its window unless one runs there already; waits for its `started` line.
@@ -508,13 +581,15 @@ async fn start_daemon(
     Ok(())
 }
 
-/// How to stop, and attaching (or how to).
+/// How to stop, and attaching (or how to). An agent that did not get its prompt makes `up`
+/// fail, naming it, after saying how to look and how to run `up` again.
 fn finish(
     tmux: &Tmux,
     session: &str,
     a: &UpOptions,
     socket_path: &str,
-    all_started: bool,
+    missing: &[String],
+    again: &str,
 ) -> Result<(), UpError> {
     let socket = &tmux.socket;
     let mut stop = vec!["macs-bridge".to_string()];
@@ -526,11 +601,16 @@ fn finish(
     );
     let target = exact(session);
     let attach_line = tmux_line(socket, &["attach", "-t", &target]);
-    if !all_started {
+    if !missing.is_empty() {
         println!("look at it: {attach_line}");
-        return Err(error(
-            "an agent's program exited at start (see above); its pane is kept so you can read why. Fix it and run `macs-bridge up` again",
-        ));
+        let (who, verb) = match missing {
+            [one] => (one.clone(), "did"),
+            more => (more.join(", "), "did"),
+        };
+        return Err(error(format!(
+            "{who} {verb} not get {} start-up prompt (see above); its pane is kept so you can see why. Once fixed, run `{again}`",
+            if missing.len() == 1 { "its" } else { "their" }
+        )));
     }
     if let Some(tmux_env) = env_var("TMUX").filter(|v| !v.is_empty()) {
         // Never nest a client: switch to the session, or attach from elsewhere.
@@ -556,57 +636,6 @@ fn finish(
         return Ok(());
     }
     attach_now(tmux, session)
-}
-
-fn prompt_source(kind: PromptKind, state_dir: &Path) -> String {
-    let path = prompts::override_path(kind, state_dir);
-    if path.is_file() {
-        path.display().to_string()
-    } else {
-        format!("{} (built in)", kind.file_name())
-    }
-}
-
-fn describe(result: &PromptResult, file: &str, socket: &Socket, session: &str) -> String {
-    let again = {
-        let mut words = vec!["macs-bridge".to_string()];
-        words.extend(person_flags(socket));
-        words.extend(["--session".into(), session.into(), "up".into()]);
-        shell_line(&words)
-    };
-    match result {
-        PromptResult::Sent { how } => format!("prompt sent: {file}; {how}"),
-        PromptResult::Unconfirmed { reason } => {
-            format!("prompt typed but not seen to submit ({reason}): press Enter in the pane if it is still there")
-        }
-        PromptResult::Asking { reason } => format!(
-            "prompt NOT sent: the agent is asking something ({reason}), probably whether to trust this folder. Answer it in the pane, then run `{again}` again to send the prompt"
-        ),
-        PromptResult::NotAgent { profile } => format!(
-            "prompt NOT sent: the pane shows a {profile} prompt, not an agent (did the agent exit?)"
-        ),
-        PromptResult::Exited { status, output } => {
-            let status = if status.is_empty() { String::new() } else { format!(" with status {status}") };
-            let output = if output.is_empty() {
-                " and printed nothing".to_string()
-            } else {
-                format!(":\n{}", indent(output, "      | "))
-            };
-            format!("prompt NOT sent: the program exited{status}{output}")
-        }
-        PromptResult::Gone => "prompt NOT sent: the pane closed (its program exited)".into(),
-        PromptResult::NotReady { state, reason } => format!(
-            "prompt NOT sent: not idle in time (still {state}: {reason}); send it by hand with `macs-bridge send`, or run `{again}` again"
-        ),
-        PromptResult::Refused { reason } => format!("prompt NOT sent: {reason}"),
-    }
-}
-
-fn indent(text: &str, prefix: &str) -> String {
-    text.lines()
-        .map(|l| format!("{prefix}{l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Replaces this process with `tmux attach -t =S`.

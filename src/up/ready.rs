@@ -66,20 +66,43 @@ pub struct ReadyOptions {
     pub busy_lines: usize,
 }
 
+/// How long an agent's unchanged state goes unreported while `up` waits for it.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// What an agent looks like while `up` waits for it: reported when it changes, and every
+/// [`PROGRESS_EVERY`] while it does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub label: String,
+    pub pane: PaneId,
+    /// Since `up` began waiting.
+    pub waited: Duration,
+    pub state: PaneState,
+    /// Why the classifier says so.
+    pub reason: String,
+    /// The last non-blank line on its screen (control characters removed, at most 80
+    /// characters).
+    pub shows: String,
+}
+
 struct Pending {
     job: PromptJob,
     idle_since: Option<Instant>,
     asking_since: Option<Instant>,
     last: Option<(PaneState, String)>,
+    /// What was last reported, and when.
+    reported: Option<((PaneState, String), Instant)>,
 }
 
 /// Waits for each pane to be idle and sends its prompt; returns what happened to each, in the
-/// order given. Marks a pane that got its prompt with [`PROMPTED_OPTION`].
+/// order given. Marks a pane that got its prompt with [`PROMPTED_OPTION`]. `progress` hears how
+/// each agent looks while it is waited for.
 pub async fn send_prompts(
     tmux: &Tmux,
     session: &str,
     jobs: Vec<PromptJob>,
     opts: &ReadyOptions,
+    progress: &mut dyn FnMut(&Progress),
 ) -> Result<Vec<(PromptJob, PromptResult)>, UpError> {
     let mut done: Vec<(PromptJob, PromptResult)> = Vec::new();
     if jobs.is_empty() {
@@ -87,7 +110,8 @@ pub async fn send_prompts(
     }
     let mut view = LiveView::open(tmux.clone(), session).await?;
     view.busy_lines = opts.busy_lines;
-    let deadline = Instant::now() + opts.timeout;
+    let began = Instant::now();
+    let deadline = began + opts.timeout;
     let mut pending: Vec<Pending> = jobs
         .into_iter()
         .map(|job| Pending {
@@ -95,13 +119,14 @@ pub async fn send_prompts(
             idle_since: None,
             asking_since: None,
             last: None,
+            reported: None,
         })
         .collect();
     while !pending.is_empty() {
         let round = Instant::now();
         let mut i = 0;
         while i < pending.len() {
-            match step(&mut view, &mut pending[i], opts).await? {
+            match step(&mut view, &mut pending[i], opts, began, progress).await? {
                 Some(result) => {
                     let p = pending.remove(i);
                     done.push((p.job, result));
@@ -137,6 +162,8 @@ async fn step(
     view: &mut LiveView,
     p: &mut Pending,
     opts: &ReadyOptions,
+    began: Instant,
+    progress: &mut dyn FnMut(&Progress),
 ) -> Result<Option<PromptResult>, UpError> {
     let pane = p.job.pane;
     let target = Target::Pane(pane);
@@ -177,6 +204,22 @@ async fn step(
     };
     let now = Instant::now();
     p.last = Some((look.state, look.reason.clone()));
+    let seen = (look.state, look.reason.clone());
+    let due = match &p.reported {
+        None => true,
+        Some((last, at)) => *last != seen || now.duration_since(*at) >= PROGRESS_EVERY,
+    };
+    if due {
+        progress(&Progress {
+            label: p.job.label.clone(),
+            pane,
+            waited: now.duration_since(began),
+            state: look.state,
+            reason: look.reason.clone(),
+            shows: last_line(&look.lines, 80),
+        });
+        p.reported = Some((seen, now));
+    }
     match look.state {
         PaneState::Idle => {
             p.asking_since = None;
@@ -238,6 +281,23 @@ async fn step(
     Ok(Some(result))
 }
 
+/// The last non-blank line of a screen, made safe to print, cut to `max` characters.
+fn last_line(lines: &[String], max: usize) -> String {
+    let line = lines
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let clean: String = line.chars().filter(|c| !c.is_control()).collect();
+    if clean.chars().count() > max {
+        let cut: String = clean.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        clean
+    }
+}
+
 /// The last `n` non-blank lines of a capture, without tmux's own "Pane is dead" line.
 fn tail(lines: &[String], n: usize) -> String {
     let kept: Vec<&str> = lines
@@ -261,5 +321,16 @@ mod tests {
         assert_eq!(tail(&lines, 2), "b\nc");
         assert_eq!(tail(&lines, 10), "a\nb\nc");
         assert_eq!(tail(&[], 3), "");
+    }
+
+    #[test]
+    fn last_line_is_the_last_words_on_screen_made_safe() {
+        let lines: Vec<String> = ["• Working (1s)", "  › ask\x1b[31m  ", "", "   "]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(last_line(&lines, 80), "› ask[31m");
+        assert_eq!(last_line(&lines, 4), "› a…");
+        assert_eq!(last_line(&[], 10), "");
     }
 }

@@ -28,6 +28,7 @@ pub enum Request {
     Key(p::AgentKeyParams),
     Ask(p::RequestAskParams),
     Get(p::RequestGetParams),
+    Info,
 }
 
 impl Request {
@@ -44,6 +45,7 @@ impl Request {
             method::AGENT_KEY => Request::Key(p::params(params)?),
             method::REQUEST_ASK => Request::Ask(p::params(params)?),
             method::REQUEST_GET => Request::Get(p::params(params)?),
+            method::DAEMON_INFO => Request::Info,
             _ => return Ok(None),
         }))
     }
@@ -124,6 +126,7 @@ impl Core {
                 Err(e) => Err(e),
             },
             Request::Get(g) => self.get(g),
+            Request::Info => p::result(&self.info()),
         })
     }
 
@@ -243,6 +246,29 @@ impl Core {
         let deadline = self.now + Duration::from_secs(wait);
         self.wait_ask(&id, call, deadline);
         Ok(None)
+    }
+
+    /// `daemon.info`: how the daemon is doing.
+    pub(super) fn info(&self) -> p::DaemonInfoResult {
+        let mode = if self.s.dry_run {
+            "dry run"
+        } else if self.s.auto {
+            "auto"
+        } else {
+            "manual"
+        };
+        p::DaemonInfoResult {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            session: self.s.session.clone(),
+            pid: std::process::id(),
+            state_dir: self.s.state_dir.display().to_string(),
+            mode: mode.to_string(),
+            started_at: self.health.started_at.to_rfc3339(),
+            uptime_secs: self.now.duration_since(self.health.born).as_secs(),
+            attached: self.health.attached,
+            agents: self.agents_list().agents,
+            last_error: self.health.last_error.clone(),
+        }
     }
 
     fn get(&self, g: p::RequestGetParams) -> Result<Value, RpcError> {

@@ -8,6 +8,7 @@
 
 mod claim;
 pub mod controller;
+pub mod health;
 mod effects;
 mod writer;
 

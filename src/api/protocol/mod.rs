@@ -34,6 +34,7 @@
 //! | `pane.snapshot` | [`PaneSnapshotParams`] `{target, lines?}` | [`PaneSnapshotResult`] `{pane, lines}` | -32001 no such pane |
 //! | `request.ask` | [`RequestAskParams`] `{from, question, wait_seconds?}` | [`RequestInfo`] | -32003 dry run |
 //! | `request.get` | [`RequestGetParams`] `{id}` | [`RequestInfo`] | -32001 no such request |
+//! | `daemon.info` | `{}` | [`DaemonInfoResult`] `{version, session, pid, state_dir, mode, started_at, uptime_secs, attached, agents, last_error?}` | |
 //!
 //! Every call may also get -32603 (internal error: the core dropped the call) or -32003 (the
 //! daemon is shutting down).
@@ -102,6 +103,7 @@ pub mod method {
     pub const PANE_SNAPSHOT: &str = "pane.snapshot";
     pub const REQUEST_ASK: &str = "request.ask";
     pub const REQUEST_GET: &str = "request.get";
+    pub const DAEMON_INFO: &str = "daemon.info";
 }
 
 /// Every method the daemon answers. The server refuses others with -32601 before the core sees
@@ -120,6 +122,7 @@ pub const METHODS: &[&str] = &[
     method::PANE_SNAPSHOT,
     method::REQUEST_ASK,
     method::REQUEST_GET,
+    method::DAEMON_INFO,
 ];
 
 /// Notification names.

@@ -37,9 +37,9 @@ pub(super) fn paint_name(name: &str, colour: bool) -> String {
         return nu_ansi_term::Style::new().bold().paint(name).to_string();
     }
     // FNV-1a: stable across runs and platforms, unlike the std hasher.
-    let hash = name
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     PALETTE[(hash % PALETTE.len() as u64) as usize]
         .paint(name)
         .to_string()

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reedline::{
-    default_emacs_keybindings, ColumnarMenu, Completer, Emacs, ExternalPrinter,
-    FileBackedHistory, Hinter, History, KeyCode, KeyModifiers, MenuBuilder, Prompt,
-    PromptEditMode, PromptHistorySearch, Reedline, ReedlineEvent, ReedlineMenu, Signal, Span,
+    default_emacs_keybindings, ColumnarMenu, Completer, Emacs, ExternalPrinter, FileBackedHistory,
+    Highlighter, History, KeyCode, KeyModifiers, MenuBuilder, Prompt, PromptEditMode,
+    PromptHistorySearch, Reedline, ReedlineEvent, ReedlineMenu, Signal, Span, StyledText,
     Suggestion,
 };
 use tokio::sync::mpsc;
@@ -53,6 +53,10 @@ pub(super) struct Seat {
     typed: mpsc::UnboundedReceiver<Typed>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Closed when the editor's thread ends.
+    done: std::sync::mpsc::Receiver<()>,
+    /// The terminal's settings before the editor changed them.
+    saved: Option<libc::termios>,
 }
 
 impl Seat {
@@ -75,12 +79,11 @@ impl Seat {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, typed) = mpsc::unbounded_channel();
         let empty = Arc::new(AtomicBool::new(true));
-        let history: Box<dyn History> = match history.map(|p| FileBackedHistory::with_file(HISTORY_LINES, p)) {
-            Some(Ok(h)) => Box::new(h),
-            _ => Box::new(
-                FileBackedHistory::new(HISTORY_LINES).map_err(|e| e.to_string())?,
-            ),
-        };
+        let history: Box<dyn History> =
+            match history.map(|p| FileBackedHistory::with_file(HISTORY_LINES, p)) {
+                Some(Ok(h)) => Box::new(h),
+                _ => Box::new(FileBackedHistory::new(HISTORY_LINES).map_err(|e| e.to_string())?),
+            };
         let mut keys = default_emacs_keybindings();
         keys.add_binding(
             KeyModifiers::NONE,
@@ -101,7 +104,7 @@ impl Seat {
             )))
             .with_quick_completions(true)
             .with_partial_completions(true)
-            .with_hinter(Box::new(Watch {
+            .with_highlighter(Box::new(Watch {
                 empty: empty.clone(),
             }))
             .with_ansi_colors(colour)
@@ -122,29 +125,34 @@ impl Seat {
             board,
             colour,
         };
+        let saved = terminal_settings();
+        let (done_tx, done) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("chat-seat".into())
-            .spawn(move || loop {
-                let outcome = match editor.read_line(&prompt) {
-                    Ok(Signal::Success(line)) => Some(Typed::Line(line)),
-                    Ok(Signal::CtrlC) if empty.load(Ordering::Relaxed) => Some(Typed::Quit),
-                    Ok(Signal::CtrlC) => None,
-                    Ok(Signal::CtrlD) => Some(Typed::Quit),
-                    Ok(Signal::ExternalBreak(_)) => return,
-                    Ok(_) => None,
-                    Err(e) => Some(Typed::Failed(e.to_string())),
-                };
-                match outcome {
-                    Some(Typed::Line(l)) => {
-                        if tx.send(Typed::Line(l)).is_err() {
+            .spawn(move || {
+                let _done = done_tx;
+                loop {
+                    let outcome = match editor.read_line(&prompt) {
+                        Ok(Signal::Success(line)) => Some(Typed::Line(line)),
+                        Ok(Signal::CtrlC) if empty.load(Ordering::Relaxed) => Some(Typed::Quit),
+                        Ok(Signal::CtrlC) => None,
+                        Ok(Signal::CtrlD) => Some(Typed::Quit),
+                        Ok(Signal::ExternalBreak(_)) => return,
+                        Ok(_) => None,
+                        Err(e) => Some(Typed::Failed(e.to_string())),
+                    };
+                    match outcome {
+                        Some(Typed::Line(l)) => {
+                            if tx.send(Typed::Line(l)).is_err() {
+                                return;
+                            }
+                        }
+                        Some(end) => {
+                            let _ = tx.send(end);
                             return;
                         }
+                        None => {}
                     }
-                    Some(end) => {
-                        let _ = tx.send(end);
-                        return;
-                    }
-                    None => {}
                 }
             })
             .map_err(|e| format!("cannot start the line editor: {e}"))?;
@@ -153,6 +161,8 @@ impl Seat {
             typed,
             stop,
             thread: Some(thread),
+            done,
+            saved,
         })
     }
 
@@ -168,11 +178,24 @@ impl Seat {
         self.typed.recv().await
     }
 
-    /// Stops the editor and gives the terminal back as it was.
+    /// Stops the editor and gives the terminal back as it was. A terminal that hung up can
+    /// keep the editor from noticing: it gets a second, then the settings are put back here.
     pub(super) fn finish(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        let ended = !matches!(
+            self.done.recv_timeout(Duration::from_secs(1)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        );
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if ended {
+                let _ = t.join();
+            }
+        }
+        if let Some(saved) = self.saved.take() {
+            // SAFETY: restoring the settings tcgetattr gave for fd 0.
+            unsafe {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &saved);
+            }
         }
     }
 }
@@ -180,6 +203,15 @@ impl Seat {
 impl Drop for Seat {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The terminal's settings now (standard input).
+fn terminal_settings() -> Option<libc::termios> {
+    // SAFETY: tcgetattr writes the whole termios we own, or fails (then it is not read).
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        (libc::tcgetattr(libc::STDIN_FILENO, &mut t) == 0).then_some(t)
     }
 }
 
@@ -248,7 +280,11 @@ pub(super) fn summary(agents: &[AgentInfo], colour: bool) -> String {
             let mut s = format!(
                 "{} {}",
                 paint_name(&crate::inject::sanitize(&a.name), colour),
-                if a.paused { "paused" } else { state_word(a.state) }
+                if a.paused {
+                    "paused"
+                } else {
+                    state_word(a.state)
+                }
             );
             let waiting = a.queued.saturating_sub(a.held);
             if waiting > 0 {
@@ -332,24 +368,18 @@ pub(super) fn complete(line: &str, pos: usize, names: &[String]) -> Vec<(usize, 
     }
 }
 
-/// Shows no hints; notes whether the line is empty, so that Ctrl-C on an empty line can
-/// leave (on a line with text it only clears the line).
+/// Leaves the line as typed; notes whether it is empty, so that Ctrl-C on an empty line can
+/// leave (on a line with text it only clears the line). Called on every paint.
 struct Watch {
     empty: Arc<AtomicBool>,
 }
 
-impl Hinter for Watch {
-    fn handle(&mut self, line: &str, _: usize, _: &dyn History, _: bool, _: &str) -> String {
+impl Highlighter for Watch {
+    fn highlight(&self, line: &str, _: usize) -> StyledText {
         self.empty.store(line.is_empty(), Ordering::Relaxed);
-        String::new()
-    }
-
-    fn complete_hint(&self) -> String {
-        String::new()
-    }
-
-    fn next_hint_token(&self) -> String {
-        String::new()
+        let mut t = StyledText::new();
+        t.push((nu_ansi_term::Style::new(), line.to_string()));
+        t
     }
 }
 
@@ -364,10 +394,7 @@ mod tests {
     #[test]
     fn names_and_commands_complete() {
         let c = |line: &str| complete(line, line.len(), &names());
-        assert_eq!(
-            c("@c"),
-            vec![(0, "@codex".into()), (0, "@claude".into())]
-        );
+        assert_eq!(c("@c"), vec![(0, "@codex".into()), (0, "@claude".into())]);
         assert_eq!(c("hi @g"), vec![(3, "@gemini".into())]);
         assert_eq!(c("!@ge"), vec![(0, "!@gemini".into())]);
         assert_eq!(c("@a"), vec![(0, "@all".into())]);

@@ -58,7 +58,11 @@ fn describe(h: &Health) -> String {
     row("mode", info.mode.clone());
     row(
         "uptime",
-        format!("{} (since {})", uptime(info.uptime_secs), clock(&info.started_at)),
+        format!(
+            "{} (since {})",
+            uptime(info.uptime_secs),
+            clock(&info.started_at)
+        ),
     );
     row(
         "last error",
@@ -89,7 +93,10 @@ fn describe_missing(h: &Health) -> String {
         ),
         Some(c) => row(
             "claim",
-            format!("left by pid {}, which is gone (state dir {})", c.pid, c.state_dir),
+            format!(
+                "left by pid {}, which is gone (state dir {})",
+                c.pid, c.state_dir
+            ),
         ),
         None => {}
     }
@@ -104,7 +111,13 @@ fn agents(info: &DaemonInfoResult) -> String {
     if info.agents.is_empty() {
         return "agents      none\n".into();
     }
-    let w = info.agents.iter().map(|a| a.name.len()).max().unwrap_or(4).max(4);
+    let w = info
+        .agents
+        .iter()
+        .map(|a| a.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let mut out = format!(
         "agents\n  {:<w$}  {:<5}  {:<11}  {:<7}  {:>6}  {:>4}\n",
         "NAME", "PANE", "PROFILE", "STATE", "QUEUED", "HELD"

@@ -316,8 +316,10 @@ pub struct ChatArgs {
 
 /// The flags of `mcp`.
 #[derive(Debug, Clone, Args)]
-#[command(override_usage = "macs-bridge mcp --as NAME [--state-dir DIR]\n       \
-                            macs-bridge mcp --print-config [--as NAME] [--agent AGENT] [--state-dir DIR]")]
+#[command(
+    override_usage = "macs-bridge mcp --as NAME [--state-dir DIR]\n       \
+                            macs-bridge mcp --print-config [--as NAME] [--agent AGENT] [--state-dir DIR]"
+)]
 pub struct McpArgs {
     /// The agent this server speaks for: its name in the team (its pane's `@macs-agent` label).
     /// Messages it sends are from NAME; `read_messages` reads NAME's.
@@ -751,13 +753,50 @@ mod tests {
     #[test]
     fn global_flags_go_before_or_after_the_subcommand() {
         for argv in [
-            &["m", "--state-dir", "/s", "--config", "/c.yaml", "-L", "x", "mcp", "--as", "a"][..],
-            &["m", "mcp", "--as", "a", "--state-dir", "/s", "--config", "/c.yaml", "-L", "x"][..],
-            &["m", "--state-dir", "/s", "mcp", "--as", "a", "--config", "/c.yaml", "-L", "x"][..],
+            &[
+                "m",
+                "--state-dir",
+                "/s",
+                "--config",
+                "/c.yaml",
+                "-L",
+                "x",
+                "mcp",
+                "--as",
+                "a",
+            ][..],
+            &[
+                "m",
+                "mcp",
+                "--as",
+                "a",
+                "--state-dir",
+                "/s",
+                "--config",
+                "/c.yaml",
+                "-L",
+                "x",
+            ][..],
+            &[
+                "m",
+                "--state-dir",
+                "/s",
+                "mcp",
+                "--as",
+                "a",
+                "--config",
+                "/c.yaml",
+                "-L",
+                "x",
+            ][..],
         ] {
             let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
             assert_eq!(cli.global.state_dir, Some(PathBuf::from("/s")), "{argv:?}");
-            assert_eq!(cli.global.config, Some(PathBuf::from("/c.yaml")), "{argv:?}");
+            assert_eq!(
+                cli.global.config,
+                Some(PathBuf::from("/c.yaml")),
+                "{argv:?}"
+            );
             assert_eq!(cli.global.socket_name.as_deref(), Some("x"), "{argv:?}");
             assert!(matches!(cli.command, Some(Tool::Mcp(_))), "{argv:?}");
         }

@@ -89,7 +89,7 @@ async fn read_claim(tmux: &Tmux, session: &str) -> (Option<bool>, Option<Claim>)
             "-v",
             "-q",
             "-t",
-            &format!("={session}"),
+            &format!("={session}:"),
             CLAIM_OPTION,
         ])
         .await

@@ -8,8 +8,8 @@
 
 mod claim;
 pub mod controller;
-pub mod health;
 mod effects;
+pub mod health;
 mod writer;
 
 use std::collections::{HashMap, HashSet};

@@ -184,7 +184,7 @@ pub async fn clear_target(tmux: &Tmux, session: &str) -> Result<Option<String>, 
     if !tmux.has_session(session).await? {
         return Err(ToolError::NoSession(session.to_string()));
     }
-    let exact = format!("={session}");
+    let exact = format!("={session}:");
     let was = tmux
         .run([
             "show-options",

@@ -109,7 +109,10 @@ fn the_state_dir_flag_works_before_and_after_the_subcommand() {
     let other = tempfile::tempdir().expect("dir");
     std::fs::write(other.path().join("macs.yaml"), "session: elsewhere\n").expect("yaml");
     let odir = other.path().to_str().expect("utf-8 path");
-    for args in [&["--state-dir", odir, "down"][..], &["down", "--state-dir", odir][..]] {
+    for args in [
+        &["--state-dir", odir, "down"][..],
+        &["down", "--state-dir", odir][..],
+    ] {
         let out = bare(&server).args(args).output().expect("down");
         assert!(out.status.success(), "{args:?}: {}", output_text(&out));
         assert!(
@@ -171,8 +174,14 @@ fn info_reports_a_running_daemon_and_a_missing_one() {
     let out = info(&["--state-dir", state.path().to_str().expect("utf-8")]);
     assert_eq!(exit_code(&out), 0, "{}", output_text(&out));
     let text = output_text(&out);
-    assert!(text.contains(&format!("pid {}", daemon.child.id())), "{text}");
-    assert!(text.contains("last error") && text.contains("outbox/nope.md"), "{text}");
+    assert!(
+        text.contains(&format!("pid {}", daemon.child.id())),
+        "{text}"
+    );
+    assert!(
+        text.contains("last error") && text.contains("outbox/nope.md"),
+        "{text}"
+    );
 
     daemon.stop();
     let out = info(&[]);
@@ -184,16 +193,36 @@ fn set_target_pins_and_clear_unpins() {
     let server = TmuxServer::start("macs", &common::shell());
     let pane = server.pane_id("macs");
     let option = || server.ok(&["show-options", "-v", "-q", "-t", "macs", "@macs-target"]);
-    let out = server.bridge("macs").args(["set-target", &pane]).output().expect("pin");
+    let out = server
+        .bridge("macs")
+        .args(["set-target", &pane])
+        .output()
+        .expect("pin");
     assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(option().trim(), pane);
-    let out = server.bridge("macs").args(["set-target", "--clear"]).output().expect("clear");
+    let out = server
+        .bridge("macs")
+        .args(["set-target", "--clear"])
+        .output()
+        .expect("clear");
     assert!(out.status.success(), "{}", output_text(&out));
-    assert!(output_text(&out).contains(&format!("it was {pane}")), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains(&format!("it was {pane}")),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(option().trim(), "");
-    let out = server.bridge("macs").args(["set-target", "--clear"]).output().expect("again");
+    let out = server
+        .bridge("macs")
+        .args(["set-target", "--clear"])
+        .output()
+        .expect("again");
     assert!(output_text(&out).contains("no default target was pinned"));
-    let out = server.bridge("macs").arg("set-target").output().expect("nothing");
+    let out = server
+        .bridge("macs")
+        .arg("set-target")
+        .output()
+        .expect("nothing");
     assert_eq!(exit_code(&out), 2, "{}", output_text(&out));
 }
 
@@ -207,17 +236,29 @@ fn completions_and_man_pages_generate() {
         ("elvish", "macs-bridge"),
         ("powershell", "Register-ArgumentCompleter"),
     ] {
-        let out = Command::new(bin).args(["completions", shell]).output().expect("run");
+        let out = Command::new(bin)
+            .args(["completions", shell])
+            .output()
+            .expect("run");
         assert!(out.status.success(), "{shell}: {}", output_text(&out));
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains(mark) && text.contains("set-target"), "{shell}: {text}");
+        assert!(
+            text.contains(mark) && text.contains("set-target"),
+            "{shell}: {text}"
+        );
     }
-    let out = Command::new(bin).args(["completions", "tcsh"]).output().expect("run");
+    let out = Command::new(bin)
+        .args(["completions", "tcsh"])
+        .output()
+        .expect("run");
     assert_eq!(exit_code(&out), 2);
     let out = Command::new(bin).arg("man").output().expect("man");
     assert!(out.status.success(), "{}", output_text(&out));
     let page = String::from_utf8_lossy(&out.stdout);
-    assert!(page.contains(".TH macs-bridge 1") && page.contains("state\\-dir"), "{page}");
+    assert!(
+        page.contains(".TH macs-bridge 1") && page.contains("state\\-dir"),
+        "{page}"
+    );
     let dir = tempfile::tempdir().expect("dir");
     let out = Command::new(bin)
         .args(["man", "--out"])
@@ -235,11 +276,21 @@ fn list_counts_what_waits_for_a_paused_agent() {
     let server = agents(&["a1", "a2"]);
     let state = tempfile::tempdir().expect("dir");
     let _daemon = start(&server, state.path());
-    let out = common::chat_lines(&server, state.path(), "/pause a1\n@a1 one\n@a1 two\n/list\n");
+    let out = common::chat_lines(
+        &server,
+        state.path(),
+        "/pause a1\n@a1 one\n@a1 two\n/list\n",
+    );
     assert!(out.status.success(), "{}", output_text(&out));
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let header = text.lines().find(|l| l.starts_with("NAME")).expect("a table");
-    assert!(header.contains("QUEUED") && header.contains("HELD"), "{text}");
+    let header = text
+        .lines()
+        .find(|l| l.starts_with("NAME"))
+        .expect("a table");
+    assert!(
+        header.contains("QUEUED") && header.contains("HELD"),
+        "{text}"
+    );
     let a1: Vec<&str> = text
         .lines()
         .find(|l| l.starts_with("a1 "))
@@ -268,7 +319,16 @@ fn the_chat_seat_completes_names_keeps_history_and_the_typed_line() {
         state.path().display()
     );
     let pane = server
-        .ok(&["new-window", "-d", "-P", "-F", "#{pane_id}", "-t", "macs:", &chat])
+        .ok(&[
+            "new-window",
+            "-d",
+            "-P",
+            "-F",
+            "#{pane_id}",
+            "-t",
+            "macs:",
+            &chat,
+        ])
         .trim()
         .to_string();
     let screen = || server.capture(&pane);
@@ -294,7 +354,9 @@ fn the_chat_seat_completes_names_keeps_history_and_the_typed_line() {
     assert!(out.status.success(), "{}", output_text(&out));
     wait_for("the message above the line", LONG, || {
         let s = screen();
-        let shown = s.lines().position(|l| l.contains("person → beta: from a script"))?;
+        let shown = s
+            .lines()
+            .position(|l| l.contains("person → beta: from a script"))?;
         let typed = s.lines().position(|l| l.contains("person> half a line"))?;
         (shown < typed).then_some(())
     });

@@ -141,17 +141,10 @@ impl Seat {
                         Ok(_) => None,
                         Err(e) => Some(Typed::Failed(e.to_string())),
                     };
-                    match outcome {
-                        Some(Typed::Line(l)) => {
-                            if tx.send(Typed::Line(l)).is_err() {
-                                return;
-                            }
-                        }
-                        Some(end) => {
-                            let _ = tx.send(end);
-                            return;
-                        }
-                        None => {}
+                    let Some(typed) = outcome else { continue };
+                    let more = matches!(typed, Typed::Line(_));
+                    if tx.send(typed).is_err() || !more {
+                        return;
                     }
                 }
             })

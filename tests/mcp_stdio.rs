@@ -291,6 +291,9 @@ fn without_a_daemon_every_tool_says_so_at_once_and_the_server_keeps_answering() 
             json!({"question": "May I?", "wait_seconds": 600}),
         ),
         ("get_request", json!({"id": "20261121-000748-7fe6"})),
+        ("handoff", json!({"to": "codex", "task": "count the files"})),
+        ("assign", json!({"to": "codex", "task": "count the files"})),
+        ("get_task", json!({"id": "m-20261121-000748-000001"})),
     ];
     for (tool, args) in &calls {
         let r = mcp.call(tool, args.clone());
@@ -308,7 +311,7 @@ fn without_a_daemon_every_tool_says_so_at_once_and_the_server_keeps_answering() 
         mcp.ok("tools/list", json!({}))["tools"]
             .as_array()
             .map(Vec::len),
-        Some(5)
+        Some(8)
     );
 }
 

@@ -10,7 +10,7 @@
 //!   [`crate::chatline`]);
 //! - [`render`]: how messages, events and answers are shown (made safe to print);
 //! - `stdin`: reading standard input on its own thread, lines bounded;
-//! - `terminal`: the input line editor and the terminal in non-canonical mode.
+//! - `seat`: the line editor at a terminal (reedline), its prompt and completion.
 //!
 //! # Input
 //!
@@ -38,24 +38,26 @@
 //!
 //! # The terminal
 //!
-//! When both standard input and output are terminals (and `TERM` is not `dumb`), the input line
-//! is edited here, in non-canonical mode, so that a message arriving while the person types is
-//! printed above the input line, which is then drawn again as it was: nothing typed is lost or
-//! garbled. Editing is simple: Backspace, Ctrl-U (clear), Ctrl-W (word), Enter; Ctrl-C clears
-//! the line or, on an empty line, quits, as Ctrl-D does. Arrow keys are ignored. A line wider
-//! than the terminal shows its end. Characters count as one column each (wide characters may
-//! shift the line). The terminal's settings are put back on every way out (also SIGTERM and
-//! SIGHUP). Otherwise lines are read as the terminal gives them, and arriving messages are
-//! printed as they come.
+//! When both standard input and output are terminals (and `TERM` is not `dumb`), the line is
+//! edited with reedline: arrow keys, Emacs keys, history (Up/Down, Ctrl-R; kept in
+//! `<state dir>/chat-history`), Tab completes `@names`, `/commands` and the name after
+//! `/pause`, `/resume` and `/key KEY`. A message arriving while the person types is printed
+//! above the input line, which is then drawn again as it was: nothing typed is lost or garbled.
+//! The prompt shows each agent's state, queue and held messages (`a1 busy 2q · a3 paused 2h`),
+//! brought up to date with every event. Names have a colour each (not with `NO_COLOR`). Ctrl-C
+//! clears the line or, on an empty line, quits, as Ctrl-D does. The terminal's settings are put
+//! back on every way out (also SIGTERM and SIGHUP). Otherwise lines are read as the terminal
+//! gives them, and arriving messages are printed as they come.
 
 pub mod commands;
 pub mod render;
+mod seat;
 mod stdin;
-mod terminal;
 
 use std::collections::{HashSet, VecDeque};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::api::protocol::{
     self, event, method, AgentKeyParams, AgentNameParams, AgentNamesResult, AgentsListResult,
@@ -68,9 +70,9 @@ use crate::config::ConfigError;
 pub use commands::{parse_line, Action};
 use commands::{HELP, HISTORY_MAX, HISTORY_ON_JOIN};
 use render::{describe_agents, describe_send, names_or_nobody};
-pub use render::{format_message, render_event};
+pub use render::{format_message, format_message_in, render_event, render_event_in};
+use seat::{Seat, SharedBoard, Typed};
 use stdin::{spawn_stdin, Input};
-use terminal::{Edit, LineEditor, Ui};
 
 /// Who joins the chat, and where.
 #[derive(Debug, Clone, Default)]
@@ -109,6 +111,8 @@ pub enum ChatError {
     Config(#[from] ConfigError),
     #[error("lost the connection to the daemon")]
     LostConnection,
+    #[error("{0}")]
+    Terminal(String),
 }
 
 impl ChatError {
@@ -129,7 +133,8 @@ pub async fn run(args: ChatOptions) -> Result<Ending, ChatError> {
             "--as {name:?}: a name is 1-64 letters, digits, `-`, `_` or `.`, and not `all`"
         )));
     }
-    let socket = crate::api::socket_path(&state_dir(&args)?);
+    let dir = state_dir(&args)?;
+    let socket = crate::api::socket_path(&dir);
     let client = ApiClient::connect(&socket).await?;
     let hello = HelloParams { name: name.clone() };
     match client
@@ -156,6 +161,7 @@ pub async fn run(args: ChatOptions) -> Result<Ending, ChatError> {
         me: name,
         last_agent: None,
         seen: Seen::default(),
+        colour: false,
     };
     let stdin_tty = std::io::stdin().is_terminal();
     let stdout_tty = std::io::stdout().is_terminal();
@@ -163,7 +169,17 @@ pub async fn run(args: ChatOptions) -> Result<Ending, ChatError> {
         return chat.run_piped().await;
     }
     let fancy = stdout_tty && std::env::var("TERM").map_or(true, |t| t != "dumb");
-    chat.run_interactive(fancy).await
+    let screen = if fancy {
+        let colour = std::env::var_os("NO_COLOR").is_none();
+        let board = SharedBoard::default();
+        let seat = Seat::start(&chat.me, history_file(&dir), Arc::clone(&board), colour)
+            .map_err(ChatError::Terminal)?;
+        chat.colour = colour;
+        Screen::Seat { seat, board }
+    } else {
+        Screen::Plain(spawn_stdin())
+    };
+    chat.run_interactive(screen).await
 }
 
 /// The state dir the daemon would use: `--state-dir`, else the current directory, or what
@@ -177,6 +193,57 @@ fn state_dir(args: &ChatOptions) -> Result<PathBuf, ConfigError> {
     let hint = args.state_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let cfg = crate::config::Config::load(&overrides, &env, &hint)?;
     Ok(cfg.state_dir)
+}
+
+/// The file that keeps the lines typed, in the state dir: created private (0600), never
+/// through a symbolic link; `None` (history in memory only) when that cannot be.
+fn history_file(dir: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("chat-history");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .ok()?;
+    Some(path)
+}
+
+/// Where the chat shows things and reads lines: the line editor at a terminal, or plain
+/// lines.
+enum Screen {
+    Seat { seat: Seat, board: SharedBoard },
+    Plain(tokio::sync::mpsc::UnboundedReceiver<Input>),
+}
+
+impl Screen {
+    fn print(&self, text: &str) {
+        match self {
+            Screen::Seat { seat, .. } => seat.print(text),
+            Screen::Plain(_) => println!("{text}"),
+        }
+    }
+
+    /// The next line (or the end); errors reading a plain line are shown and skipped.
+    async fn next(&mut self) -> Option<Typed> {
+        match self {
+            Screen::Seat { seat, .. } => seat.next().await,
+            Screen::Plain(input) => loop {
+                match input.recv().await {
+                    None | Some(Input::Eof) => return Some(Typed::Quit),
+                    Some(Input::Line(Ok(l))) => return Some(Typed::Line(l)),
+                    Some(Input::Line(Err(e))) => println!("! {e}"),
+                }
+            },
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Screen::Seat { seat, .. } = self {
+            seat.finish();
+        }
+    }
 }
 
 /// Why a line failed.
@@ -248,6 +315,8 @@ struct Chat {
     /// The agent last addressed by name: where `!C-c` goes.
     last_agent: Option<String>,
     seen: Seen,
+    /// Names in colour.
+    colour: bool,
 }
 
 impl Chat {
@@ -317,7 +386,7 @@ impl Chat {
                 }
                 Ok(r.messages
                     .iter()
-                    .map(format_message)
+                    .map(|m| format_message_in(m, self.colour))
                     .collect::<Vec<_>>()
                     .join("\n"))
             }
@@ -328,13 +397,12 @@ impl Chat {
 
     /// Standard input is not a terminal: run each line, print each result, exit at the end.
     async fn run_piped(&mut self) -> Result<Ending, ChatError> {
-        let mut input = spawn_stdin(false);
+        let mut input = spawn_stdin();
         let mut code = Ending::Clean;
         let mut n = 0usize;
         while let Some(item) = input.recv().await {
             let line = match item {
                 Input::Eof => break,
-                Input::Bytes(_) => continue,
                 Input::Line(l) => l,
             };
             n += 1;
@@ -363,116 +431,114 @@ impl Chat {
         Ok(code)
     }
 
-    async fn run_interactive(&mut self, fancy: bool) -> Result<Ending, ChatError> {
+    async fn run_interactive(&mut self, mut screen: Screen) -> Result<Ending, ChatError> {
         self.client.subscribe(&[]).await?;
-        let mut ui = Ui::new(fancy);
-        ui.print(&format!(
-            "macs-bridge chat · you are {} · /help lists the commands",
+        screen.print(&format!(
+            "macs-bridge chat · you are {} · /help lists the commands, Tab completes",
             self.me
         ));
+        self.refresh(&screen).await;
         for action in [Action::List, Action::History(HISTORY_ON_JOIN)] {
             match self.execute(action).await {
-                Ok(text) if text != "no messages yet" => ui.print(&text),
+                Ok(text) if text != "no messages yet" => screen.print(&text),
                 Ok(_) => {}
-                Err(p) => ui.print(&format!("! {p}")),
+                Err(p) => screen.print(&format!("! {p}")),
             }
         }
-        let mut input = spawn_stdin(ui.is_raw());
-        let mut editor = LineEditor::default();
         let mut term = signal(tokio::signal::unix::SignalKind::terminate());
         let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
-        ui.redraw(&editor.buf);
-        loop {
-            let lines: Vec<Edit> = tokio::select! {
-                item = input.recv() => match item {
-                    None | Some(Input::Eof) => break,
-                    Some(Input::Bytes(b)) => editor.feed(&b),
-                    Some(Input::Line(Ok(l))) => vec![Edit::Submit(l)],
-                    Some(Input::Line(Err(e))) => { ui.print(&format!("! {e}")); continue; }
-                },
+        let ending = loop {
+            let typed = tokio::select! {
+                t = screen.next() => t,
                 n = self.client.next_notification() => match n {
                     Some(n) => {
-                        self.show(n, &mut ui, &editor.buf).await;
+                        self.show(n, &screen).await;
                         continue;
                     }
                     None => {
-                        ui.print("! the daemon closed the connection");
-                        ui.finish();
-                        return Ok(Ending::Disconnected);
+                        screen.print("! the daemon closed the connection");
+                        break Ending::Disconnected;
                     }
                 },
-                _ = recv_signal(&mut term) => break,
-                _ = recv_signal(&mut hup) => break,
+                _ = recv_signal(&mut term) => break Ending::Clean,
+                _ = recv_signal(&mut hup) => break Ending::Clean,
             };
-            for edit in lines {
-                match edit {
-                    Edit::Changed => ui.redraw(&editor.buf),
-                    Edit::Quit => {
-                        ui.finish();
-                        return Ok(Ending::Clean);
-                    }
-                    Edit::Submit(line) => {
-                        ui.commit(&line);
-                        let action = match parse_line(&line) {
-                            Ok(None) => {
-                                ui.redraw(&editor.buf);
-                                continue;
-                            }
-                            Ok(Some(Action::Quit)) => {
-                                ui.finish();
-                                return Ok(Ending::Clean);
-                            }
-                            Ok(Some(a)) => a,
-                            Err(e) => {
-                                ui.print(&format!("! {e}"));
-                                ui.redraw(&editor.buf);
-                                continue;
-                            }
-                        };
-                        match self.execute(action).await {
-                            Ok(text) => ui.print(&text),
-                            Err(p) => {
-                                ui.print(&format!("! {p}"));
-                                if p.lost_connection() {
-                                    ui.finish();
-                                    return Ok(Ending::Disconnected);
-                                }
-                            }
-                        }
-                        ui.redraw(&editor.buf);
+            let line = match typed {
+                None | Some(Typed::Quit) => break Ending::Clean,
+                Some(Typed::Failed(e)) => {
+                    screen.finish();
+                    return Err(ChatError::Terminal(format!("the terminal failed: {e}")));
+                }
+                Some(Typed::Line(line)) => line,
+            };
+            let action = match parse_line(&line) {
+                Ok(None) => continue,
+                Ok(Some(Action::Quit)) => break Ending::Clean,
+                Ok(Some(a)) => a,
+                Err(e) => {
+                    screen.print(&format!("! {e}"));
+                    continue;
+                }
+            };
+            match self.execute(action).await {
+                Ok(text) => {
+                    self.refresh(&screen).await;
+                    screen.print(&text);
+                }
+                Err(p) => {
+                    screen.print(&format!("! {p}"));
+                    if p.lost_connection() {
+                        break Ending::Disconnected;
                     }
                 }
             }
+        };
+        screen.finish();
+        Ok(ending)
+    }
+
+    /// Brings the prompt's view of the agents up to date (at a terminal).
+    async fn refresh(&self, screen: &Screen) {
+        let Screen::Seat { board, .. } = screen else {
+            return;
+        };
+        if let Ok(r) = self
+            .client
+            .call_as::<_, AgentsListResult>(method::AGENTS_LIST, &Empty {})
+            .await
+        {
+            board.lock().unwrap_or_else(|e| e.into_inner()).agents = r.agents;
         }
-        ui.finish();
-        Ok(Ending::Clean)
     }
 
     /// Shows a notification above the input line.
-    async fn show(&mut self, n: Notification, ui: &mut Ui, typed: &str) {
+    async fn show(&mut self, n: Notification, screen: &Screen) {
         if n.method == event::SUBSCRIPTION_DROPPED {
             let reason = n
                 .parse::<SubscriptionDropped>()
                 .map(|d| d.reason)
                 .unwrap_or_default();
-            ui.print(&format!("! updates stopped ({reason}); catching up"));
-            if let Err(e) = self.catch_up(ui).await {
-                ui.print(&format!("! cannot catch up: {e}"));
+            screen.print(&format!("! updates stopped ({reason}); catching up"));
+            if let Err(e) = self.catch_up(screen).await {
+                screen.print(&format!("! cannot catch up: {e}"));
             }
-        } else if n.method == event::CHAT_MESSAGE {
+            return;
+        }
+        // States and queues first, so that the prompt drawn after the line is current.
+        self.refresh(screen).await;
+        if n.method == event::CHAT_MESSAGE {
             if let Ok(m) = n.parse::<ChatMessage>() {
                 if self.seen.first_time(&m.id) {
-                    ui.print(&format_message(&m));
+                    screen.print(&format_message_in(&m, self.colour));
                 }
             }
-        } else if let Some(text) = render_event(&n) {
-            ui.print(&text);
+        } else if let Some(text) = render_event_in(&n, self.colour) {
+            screen.print(&text);
         }
-        ui.redraw(typed);
     }
 
     /// After a dropped subscription: subscribe again, then show what was missed.
-    async fn catch_up(&mut self, ui: &mut Ui) -> Result<(), ApiError> {
+    async fn catch_up(&mut self, screen: &Screen) -> Result<(), ApiError> {
         self.client.subscribe(&[]).await?;
         let params = ChatHistoryParams {
             limit: Some(HISTORY_MAX),
@@ -482,7 +548,7 @@ impl Chat {
         let r: ChatHistoryResult = self.client.call_as(method::CHAT_HISTORY, &params).await?;
         for m in &r.messages {
             if self.seen.first_time(&m.id) {
-                ui.print(&format_message(m));
+                screen.print(&format_message_in(m, self.colour));
             }
         }
         Ok(())

@@ -10,6 +10,41 @@ use crate::api::protocol::{
 /// Lines of a detected request shown.
 const REQUEST_LINES: usize = 8;
 
+/// The `/commands`, for completion.
+pub(super) const COMMANDS: &[&str] = &["help", "history", "key", "list", "pause", "quit", "resume"];
+
+/// The colours names are shown in: each name always gets the same one.
+const PALETTE: &[nu_ansi_term::Color] = &[
+    nu_ansi_term::Color::LightCyan,
+    nu_ansi_term::Color::LightGreen,
+    nu_ansi_term::Color::LightYellow,
+    nu_ansi_term::Color::LightMagenta,
+    nu_ansi_term::Color::LightBlue,
+    nu_ansi_term::Color::LightRed,
+    nu_ansi_term::Color::Cyan,
+    nu_ansi_term::Color::Green,
+    nu_ansi_term::Color::Yellow,
+    nu_ansi_term::Color::Magenta,
+];
+
+/// `name` (already safe to print) in its own colour, when `colour`; the person and `all` in
+/// bold.
+pub(super) fn paint_name(name: &str, colour: bool) -> String {
+    if !colour {
+        return name.to_string();
+    }
+    if name == crate::names::PERSON || name == "all" {
+        return nu_ansi_term::Style::new().bold().paint(name).to_string();
+    }
+    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    PALETTE[(hash % PALETTE.len() as u64) as usize]
+        .paint(name)
+        .to_string()
+}
+
 pub(super) fn names_or_nobody(names: &[String]) -> String {
     if names.is_empty() {
         "nobody".into()
@@ -41,17 +76,18 @@ pub(super) fn describe_agents(r: &AgentsListResult) -> String {
         .unwrap_or(4)
         .max(4);
     let mut out = vec![format!(
-        "{:<w$}  {:<5}  {:<8}  {:<7}  QUEUED",
-        "NAME", "PANE", "PROFILE", "STATE"
+        "{:<w$}  {:<5}  {:<11}  {:<7}  {:>6}  {:>4}",
+        "NAME", "PANE", "PROFILE", "STATE", "QUEUED", "HELD"
     )];
     for a in &r.agents {
         out.push(format!(
-            "{:<w$}  {:<5}  {:<8}  {:<7}  {}{}",
+            "{:<w$}  {:<5}  {:<11}  {:<7}  {:>6}  {:>4}{}",
             clean(&a.name),
             clean(&a.pane),
             clean(&a.profile),
             a.state,
             a.queued,
+            a.held,
             if a.paused { "  paused" } else { "" }
         ));
     }
@@ -86,11 +122,16 @@ fn indent_rest(text: &str) -> String {
 
 /// `12:00:01 codex → person: text`
 pub fn format_message(m: &ChatMessage) -> String {
+    format_message_in(m, false)
+}
+
+/// [`format_message`], with the names in their colours when `colour`.
+pub fn format_message_in(m: &ChatMessage, colour: bool) -> String {
     format!(
         "{} {} → {}{}: {}",
         clock(&m.ts),
-        clean(&m.from),
-        clean(&m.to),
+        paint_name(&clean(&m.from), colour),
+        paint_name(&clean(&m.to), colour),
         if m.urgent { " (urgent)" } else { "" },
         indent_rest(&clean(&m.content))
     )
@@ -98,6 +139,12 @@ pub fn format_message(m: &ChatMessage) -> String {
 
 /// How a notification other than `chat.message` is shown; `None` for what is not shown.
 pub fn render_event(n: &Notification) -> Option<String> {
+    render_event_in(n, false)
+}
+
+/// [`render_event`], with the names in their colours when `colour`.
+pub fn render_event_in(n: &Notification, colour: bool) -> Option<String> {
+    let name = |s: &str| paint_name(&clean(s), colour);
     match n.method.as_str() {
         event::DELIVERY_UPDATE => {
             let d: DeliveryUpdateEvent = n.parse().ok()?;
@@ -111,13 +158,13 @@ pub fn render_event(n: &Notification) -> Option<String> {
             Some(format!(
                 "         ↳ #{} {}: {}{detail}",
                 clean(&d.message_id),
-                clean(&d.recipient),
+                name(&d.recipient),
                 d.status
             ))
         }
         event::AGENT_STATE => {
             let s: AgentStateEvent = n.parse().ok()?;
-            Some(format!("{} · {} is {}", now(), clean(&s.name), s.state))
+            Some(format!("{} · {} is {}", now(), name(&s.name), s.state))
         }
         event::REQUEST_DETECTED => {
             let r: RequestDetectedEvent = n.parse().ok()?;
@@ -138,7 +185,7 @@ pub fn render_event(n: &Notification) -> Option<String> {
             Some(format!(
                 "{} ? {} asks ({} #{}): {shown}",
                 now(),
-                clean(&r.agent),
+                name(&r.agent),
                 clean(&r.kind),
                 clean(&r.id)
             ))

@@ -1,5 +1,5 @@
-//! Standard input for the chat: read on its own thread, as lines (piped, or a terminal in
-//! canonical mode) of bounded length, or as raw bytes for the line editor.
+//! Standard input for the chat when no line editor reads it: read on its own thread, as lines
+//! (piped, or a terminal in canonical mode) of bounded length.
 
 use std::io::{BufRead, Read};
 
@@ -8,37 +8,21 @@ use tokio::sync::mpsc;
 use crate::api::protocol;
 
 pub(super) enum Input {
-    /// A line (piped or canonical mode), or why it could not be read.
+    /// A line, or why it could not be read.
     Line(Result<String, String>),
-    /// Raw bytes (non-canonical mode).
-    Bytes(Vec<u8>),
     Eof,
 }
 
 /// Reads standard input on its own thread (a blocking read in the runtime's pool would hold
 /// the runtime open at exit).
-pub(super) fn spawn_stdin(raw: bool) -> mpsc::UnboundedReceiver<Input> {
+pub(super) fn spawn_stdin() -> mpsc::UnboundedReceiver<Input> {
     let (tx, rx) = mpsc::unbounded_channel();
     let spawned = std::thread::Builder::new()
         .name("chat-stdin".into())
         .spawn(move || {
             let stdin = std::io::stdin();
             let mut r = stdin.lock();
-            if raw {
-                let mut buf = [0u8; 1024];
-                loop {
-                    match r.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if tx.send(Input::Bytes(buf[..n].to_vec())).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            } else {
-                read_lines(&mut r, &tx);
-            }
+            read_lines(&mut r, &tx);
             let _ = tx.send(Input::Eof);
         });
     if spawned.is_err() {

@@ -2,16 +2,15 @@
 //! subcommand), how they become a [`Config`], and the daemon's errors as messages and exit
 //! codes.
 
-use std::path::PathBuf;
-
 use clap::Args;
 
-use super::{exit, load_config, tmux_for, ConfigArgs, Failure, Global};
+use super::{exit, load_config, tmux_for, Failure, Global};
 use crate::config::{Config, Mode, Overrides};
 use crate::daemon::{DaemonError, DaemonOptions};
 
 /// The daemon's flags (used when no subcommand is given).
 #[derive(Debug, Args, Default, Clone, PartialEq, Eq)]
+#[command(next_help_heading = "Daemon options (without a subcommand)")]
 pub struct DaemonArgs {
     /// auto: a controller answers; manual: a person answers through outbox/ files.
     #[arg(long, value_name = "auto|manual")]
@@ -31,12 +30,6 @@ pub struct DaemonArgs {
     /// The worker pane (id, tmux target or label). Default: TARGET_PANE_LABEL, else `worker`.
     #[arg(long, value_name = "PANE")]
     pub target: Option<String>,
-    /// The state dir holding inbox/, outbox/, archive/ (default: the current directory).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// The config file (default: macs.yaml in the state dir, when present).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Auto mode: who answers, in order (pane, codex-interactive, exec, rules, manual);
     /// repeat or separate with commas. The person (manual) always comes last.
     #[arg(long, value_name = "BACKEND", value_delimiter = ',')]
@@ -76,8 +69,6 @@ fn overrides_from(global: &Global, args: &DaemonArgs) -> Result<Overrides, Failu
         mode,
         dry_run: args.dry_run.then_some(true),
         heuristic,
-        state_dir: args.state_dir.clone(),
-        config: args.config.clone(),
         worker: args.target.clone(),
         controller: args.controller_target.clone(),
         controller_backends: (!args.controller_backend.is_empty())
@@ -91,11 +82,7 @@ fn overrides_from(global: &Global, args: &DaemonArgs) -> Result<Overrides, Failu
 /// Runs the daemon with these flags until Ctrl-C or SIGTERM.
 pub async fn run(global: &Global, args: DaemonArgs) -> Result<u8, Failure> {
     let more = overrides_from(global, &args)?;
-    let files = ConfigArgs {
-        config: args.config.clone(),
-        state_dir: args.state_dir.clone(),
-    };
-    let cfg: Config = load_config(global, &files, more)?;
+    let cfg: Config = load_config(global, more)?;
     let opts = DaemonOptions {
         tmux: tmux_for(global, &cfg),
         cfg,

@@ -8,6 +8,8 @@
 //! (`--config`, else `macs.yaml` in the state dir), which beats the documented defaults.
 
 pub mod daemon;
+mod docs;
+mod info;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -55,8 +57,9 @@ pub struct Cli {
     pub command: Option<Tool>,
 }
 
-/// Flags every command takes.
-#[derive(Debug, Args, Clone)]
+/// Flags every command takes, before or after the subcommand.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// The tmux session to work in [default: `session` in macs.yaml (daemon and pane tools),
     /// else macs].
@@ -79,6 +82,13 @@ pub struct Global {
     /// tmux socket path (as `tmux -S PATH`); a value without `/` is taken as a socket name.
     #[arg(long, global = true, value_name = "PATH", env = "TMUX_SOCKET")]
     pub socket: Option<String>,
+    /// The state dir: inbox/, outbox/, archive/, the journal, the daemon's socket macs.sock,
+    /// and macs.yaml [default: the current directory].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The config file [default: macs.yaml in the state dir, when it is there].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// More logging (-v debug, -vv trace); `MACS_BRIDGE_LOG` takes a full filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -132,17 +142,13 @@ pub enum Tool {
     /// An MCP server on stdio for one agent (Claude Code, Codex, Gemini CLI): messages, agents
     /// and controller requests through the running daemon. `--print-config` shows the setup.
     Mcp(McpArgs),
-}
-
-/// Where the settings come from: flags every session command takes.
-#[derive(Debug, Args, Clone, Default)]
-pub struct ConfigArgs {
-    /// The config file [default: macs.yaml in the state dir, when it is there].
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// The state dir, where macs.yaml is looked for [default: the current directory].
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    /// Say whether a daemon runs for the session: its pid, state dir, uptime, agents, queues,
+    /// held messages and last error (exit 0 when it runs, 1 when not).
+    Info(info::InfoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man(docs::ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -165,8 +171,6 @@ pub struct SnapshotArgs {
     /// Keep colour and attribute escapes.
     #[arg(long)]
     pub escapes: bool,
-    #[command(flatten)]
-    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -180,8 +184,6 @@ pub struct StatusArgs {
     /// `busy_lines` in macs.yaml, else 40].
     #[arg(long, value_name = "N")]
     pub busy_lines: Option<u64>,
-    #[command(flatten)]
-    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -202,8 +204,8 @@ pub struct SendArgs {
     /// else `injection.type_delay_ms` in macs.yaml, else 400].
     #[arg(long, value_name = "MS")]
     pub type_delay_ms: Option<u64>,
-    /// Refuse a pane that is not idle (1) or not (0) [default: `TARGET_PANE_GUARD_BUSY`, else
-    /// `injection.guard_busy` in macs.yaml, else 1].
+    /// 1: type only into an idle pane; 0: type also into a busy one (never into a menu)
+    /// [default: `TARGET_PANE_GUARD_BUSY`, else `injection.guard_busy` in macs.yaml, else 1].
     #[arg(long, value_name = "1|0", value_parser = parse_flag)]
     pub guard_busy: Option<bool>,
     /// Lines from the bottom the classifier reads [default: `TARGET_PANE_BUSY_LINES`, else
@@ -213,17 +215,18 @@ pub struct SendArgs {
     /// The text; `-` reads standard input.
     #[arg(value_name = "TEXT", allow_hyphen_values = true)]
     pub text: String,
-    #[command(flatten)]
-    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(override_usage = "macs-bridge set-target PANE\n       macs-bridge set-target --clear")]
 pub struct SetTargetArgs {
     /// The pane to pin.
-    #[arg(value_name = "PANE")]
-    pub pane: String,
-    #[command(flatten)]
-    pub config: ConfigArgs,
+    #[arg(value_name = "PANE", required_unless_present = "clear")]
+    pub pane: Option<String>,
+    /// Unpin: the default target is `TARGET_PANE_LABEL`, else `worker` in macs.yaml, else
+    /// `worker` again.
+    #[arg(long, conflicts_with = "pane")]
+    pub clear: bool,
 }
 
 #[derive(Debug, Args)]
@@ -234,8 +237,6 @@ pub struct NotifyArgs {
     /// The message.
     #[arg(value_name = "TEXT")]
     pub text: String,
-    #[command(flatten)]
-    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -247,8 +248,6 @@ pub struct PanesArgs {
     /// `busy_lines` in macs.yaml, else 40].
     #[arg(long, value_name = "N")]
     pub busy_lines: Option<u64>,
-    #[command(flatten)]
-    pub config: ConfigArgs,
 }
 
 /// The flags of `up`.
@@ -275,10 +274,6 @@ pub struct UpArgs {
     /// Kill the session first (stopping its daemon), then create it anew.
     #[arg(long)]
     pub reset_session: bool,
-    /// The daemon's state dir (inbox/, outbox/, archive/, prompts/) [default: the current
-    /// directory].
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
     /// Do not start the daemon.
     #[arg(long)]
     pub no_daemon: bool,
@@ -316,14 +311,14 @@ pub struct ChatArgs {
     /// The name you write under [default: person].
     #[arg(long = "as", value_name = "NAME")]
     pub name: Option<String>,
-    /// The daemon's state dir, which holds its socket `macs.sock` [default: the current
-    /// directory, or `state_dir` in its macs.yaml].
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
 }
 
 /// The flags of `mcp`.
 #[derive(Debug, Clone, Args)]
+#[command(
+    override_usage = "macs-bridge mcp --as NAME [--state-dir DIR]\n       \
+                            macs-bridge mcp --print-config [--as NAME] [--agent AGENT] [--state-dir DIR]"
+)]
 pub struct McpArgs {
     /// The agent this server speaks for: its name in the team (its pane's `@macs-agent` label).
     /// Messages it sends are from NAME; `read_messages` reads NAME's.
@@ -333,9 +328,6 @@ pub struct McpArgs {
         required_unless_present = "print_config"
     )]
     pub name: Option<String>,
-    /// The daemon's state dir, where its socket `macs.sock` is [default: the current directory].
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
     /// Print the configuration that makes Claude Code, Codex and Gemini CLI start this server,
     /// and exit.
     #[arg(long)]
@@ -439,14 +431,14 @@ fn usage_or_error(usage: bool) -> u8 {
 
 /// Loads the settings a pane tool runs with: its own flags (`more`), the global ones, the
 /// environment and the config file.
-fn load_config(global: &Global, files: &ConfigArgs, more: Overrides) -> Result<Config, Failure> {
+fn load_config(global: &Global, more: Overrides) -> Result<Config, Failure> {
     let overrides = Overrides {
-        config: files.config.clone(),
-        state_dir: files.state_dir.clone(),
+        config: global.config.clone(),
+        state_dir: global.state_dir.clone(),
         session: global.session_flag.clone(),
         ..more
     };
-    let hint = files
+    let hint = global
         .state_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
@@ -463,6 +455,21 @@ fn tmux_for(global: &Global, cfg: &Config) -> Tmux {
 
 /// Runs one tool; returns the exit code.
 pub async fn run_tool(global: &Global, tool: Tool) -> Result<u8, Failure> {
+    let unused = match &tool {
+        Tool::Demo(_) => Some("demo"),
+        Tool::SimAgent(_) => Some("sim-agent"),
+        Tool::Completions(_) => Some("completions"),
+        Tool::Man(_) => Some("man"),
+        _ => None,
+    };
+    if let Some(name) = unused {
+        if global.state_dir.is_some() || global.config.is_some() {
+            return Err(failure(
+                exit::USAGE,
+                format!("{name} takes no --state-dir or --config"),
+            ));
+        }
+    }
     match tool {
         Tool::Snapshot(a) => snapshot(global, a).await,
         Tool::Status(a) => status(global, a).await,
@@ -490,13 +497,18 @@ pub async fn run_tool(global: &Global, tool: Tool) -> Result<u8, Failure> {
                 kill: a.kill,
                 timeout: a.timeout,
             };
-            crate::up::down(&global.tmux(), global.session(), opts)
+            // The session and server as the state dir's macs.yaml names them, unless flags do.
+            let cfg = load_config(global, Overrides::default())?;
+            crate::up::down(&tmux_for(global, &cfg), &cfg.session, opts)
                 .await
                 .map(|()| exit::OK)
                 .map_err(|e| Failure::with_code(usage_or_error(e.is_usage()), &e))
         }
         Tool::Chat(a) => chat(global, a).await,
-        Tool::Mcp(a) => mcp(a).await,
+        Tool::Mcp(a) => mcp(global, a).await,
+        Tool::Info(a) => info::run(global, a).await,
+        Tool::Completions(a) => docs::completions(a),
+        Tool::Man(a) => docs::man(a),
     }
 }
 
@@ -505,7 +517,7 @@ async fn snapshot(global: &Global, a: SnapshotArgs) -> Result<u8, Failure> {
         lines: a.lines,
         ..Overrides::default()
     };
-    let cfg = load_config(global, &a.config, more)?;
+    let cfg = load_config(global, more)?;
     let tmux = tmux_for(global, &cfg);
     let lines = tools::snapshot(&tmux, &cfg, a.target.target.as_deref(), a.escapes)
         .await
@@ -530,7 +542,7 @@ async fn status(global: &Global, a: StatusArgs) -> Result<u8, Failure> {
         busy_lines: a.busy_lines,
         ..Overrides::default()
     };
-    let cfg = load_config(global, &a.config, more)?;
+    let cfg = load_config(global, more)?;
     let tmux = tmux_for(global, &cfg);
     let s = tools::status(&tmux, &cfg, a.target.target.as_deref())
         .await
@@ -566,7 +578,7 @@ async fn send(global: &Global, a: SendArgs) -> Result<u8, Failure> {
         busy_lines: a.busy_lines,
         ..Overrides::default()
     };
-    let cfg = load_config(global, &a.config, more)?;
+    let cfg = load_config(global, more)?;
     let tmux = tmux_for(global, &cfg);
     let how = SendOptions {
         force: a.force,
@@ -592,9 +604,22 @@ async fn send(global: &Global, a: SendArgs) -> Result<u8, Failure> {
 }
 
 async fn set_target(global: &Global, a: SetTargetArgs) -> Result<u8, Failure> {
-    let cfg = load_config(global, &a.config, Overrides::default())?;
+    let cfg = load_config(global, Overrides::default())?;
     let tmux = tmux_for(global, &cfg);
-    let (pane, target) = tools::set_target(&tmux, &cfg, &a.pane)
+    let Some(pane) = a.pane.filter(|_| !a.clear) else {
+        let was = tools::clear_target(&tmux, &cfg.session)
+            .await
+            .map_err(tool_failure)?;
+        match was {
+            Some(p) => println!(
+                "session {}: the default target is no longer pinned (it was {p})",
+                cfg.session
+            ),
+            None => println!("session {}: no default target was pinned", cfg.session),
+        }
+        return Ok(exit::OK);
+    };
+    let (pane, target) = tools::set_target(&tmux, &cfg, &pane)
         .await
         .map_err(tool_failure)?;
     println!(
@@ -605,7 +630,7 @@ async fn set_target(global: &Global, a: SetTargetArgs) -> Result<u8, Failure> {
 }
 
 async fn notify(global: &Global, a: NotifyArgs) -> Result<u8, Failure> {
-    let cfg = load_config(global, &a.config, Overrides::default())?;
+    let cfg = load_config(global, Overrides::default())?;
     let tmux = tmux_for(global, &cfg);
     let shown = tools::notify(&tmux, &cfg.session, &a.text, a.duration_ms)
         .await
@@ -619,7 +644,7 @@ async fn panes(global: &Global, a: PanesArgs) -> Result<u8, Failure> {
         busy_lines: a.busy_lines,
         ..Overrides::default()
     };
-    let cfg = load_config(global, &a.config, more)?;
+    let cfg = load_config(global, more)?;
     let tmux = tmux_for(global, &cfg);
     let rows = tools::panes(&tmux, &cfg).await.map_err(tool_failure)?;
     if a.json {
@@ -658,7 +683,7 @@ async fn up(global: &Global, a: UpArgs) -> Result<u8, Failure> {
         attach: a.attach,
         no_attach: a.no_attach,
         reset_session: a.reset_session,
-        state_dir: a.state_dir,
+        state_dir: global.state_dir.clone(),
         no_daemon: a.no_daemon,
         ready_timeout: a.ready_timeout,
         print_mcp: a.print_mcp,
@@ -673,7 +698,7 @@ async fn chat(global: &Global, a: ChatArgs) -> Result<u8, Failure> {
     use crate::chat_client::{self, ChatOptions, Ending};
     let opts = ChatOptions {
         name: a.name,
-        state_dir: a.state_dir,
+        state_dir: global.state_dir.clone(),
         session: global.session_flag.clone(),
     };
     match chat_client::run(opts).await {
@@ -684,8 +709,11 @@ async fn chat(global: &Global, a: ChatArgs) -> Result<u8, Failure> {
     }
 }
 
-async fn mcp(a: McpArgs) -> Result<u8, Failure> {
-    let state_dir = a.state_dir.unwrap_or_else(|| PathBuf::from("."));
+async fn mcp(global: &Global, a: McpArgs) -> Result<u8, Failure> {
+    let state_dir = global
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
     let result = if a.print_config {
         let agent = a.agent.map(|agent| match agent {
             AgentArg::ClaudeCode => crate::mcp::AgentCli::ClaudeCode,
@@ -712,12 +740,86 @@ mod tests {
             #[command(flatten)]
             a: McpArgs,
         }
-        let t = T::try_parse_from(["x", "--as", "codex", "--state-dir", "/s"]).unwrap();
+        let t = T::try_parse_from(["x", "--as", "codex"]).unwrap();
         assert_eq!(t.a.name.as_deref(), Some("codex"));
         assert!(T::try_parse_from(["x"]).is_err(), "--as is required");
         let t = T::try_parse_from(["x", "--print-config", "--agent", "claude-code"]).unwrap();
         assert_eq!(t.a.agent, Some(AgentArg::ClaudeCode));
         assert!(T::try_parse_from(["x", "--as", "a", "--agent", "codex"]).is_err());
+    }
+
+    /// The global flags mean the same before and after the subcommand.
+    #[test]
+    fn global_flags_go_before_or_after_the_subcommand() {
+        for argv in [
+            &[
+                "m",
+                "--state-dir",
+                "/s",
+                "--config",
+                "/c.yaml",
+                "-L",
+                "x",
+                "mcp",
+                "--as",
+                "a",
+            ][..],
+            &[
+                "m",
+                "mcp",
+                "--as",
+                "a",
+                "--state-dir",
+                "/s",
+                "--config",
+                "/c.yaml",
+                "-L",
+                "x",
+            ][..],
+            &[
+                "m",
+                "--state-dir",
+                "/s",
+                "mcp",
+                "--as",
+                "a",
+                "--config",
+                "/c.yaml",
+                "-L",
+                "x",
+            ][..],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            assert_eq!(cli.global.state_dir, Some(PathBuf::from("/s")), "{argv:?}");
+            assert_eq!(
+                cli.global.config,
+                Some(PathBuf::from("/c.yaml")),
+                "{argv:?}"
+            );
+            assert_eq!(cli.global.socket_name.as_deref(), Some("x"), "{argv:?}");
+            assert!(matches!(cli.command, Some(Tool::Mcp(_))), "{argv:?}");
+        }
+        for sub in ["down", "chat", "info", "status", "panes", "up"] {
+            let cli = Cli::try_parse_from(["m", sub, "--state-dir", "/s"]).unwrap();
+            assert_eq!(cli.global.state_dir, Some(PathBuf::from("/s")), "{sub}");
+            let cli = Cli::try_parse_from(["m", "--state-dir", "/s", sub]).unwrap();
+            assert_eq!(cli.global.state_dir, Some(PathBuf::from("/s")), "{sub}");
+        }
+        // The daemon (no subcommand) takes them too.
+        let cli = Cli::try_parse_from(["m", "--state-dir", "/s", "--mode", "auto"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.global.state_dir, Some(PathBuf::from("/s")));
+    }
+
+    #[test]
+    fn set_target_takes_a_pane_or_clear() {
+        let parse = |a: &[&str]| Cli::try_parse_from([&["m", "set-target"][..], a].concat());
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["%1", "--clear"]).is_err());
+        let Some(Tool::SetTarget(t)) = parse(&["--clear"]).unwrap().command else {
+            panic!("set-target")
+        };
+        assert!(t.clear && t.pane.is_none());
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub enum Request {
     TaskGet(p::TaskGetParams),
     Discuss(p::DiscussParams),
     Stop,
+    Info,
 }
 
 impl Request {
@@ -54,6 +55,7 @@ impl Request {
             method::TASK_GET => Request::TaskGet(p::params(params)?),
             method::CHAT_DISCUSS => Request::Discuss(p::params(params)?),
             method::CHAT_STOP => Request::Stop,
+            method::DAEMON_INFO => Request::Info,
             _ => return Ok(None),
         }))
     }
@@ -156,6 +158,7 @@ impl Core {
                 let caller = self.caller(conn);
                 self.stop_discussion(&caller)
             }
+            Request::Info => p::result(&self.info()),
         })
     }
 
@@ -275,6 +278,29 @@ impl Core {
         let deadline = self.now + Duration::from_secs(wait);
         self.wait_ask(&id, call, deadline);
         Ok(None)
+    }
+
+    /// `daemon.info`: how the daemon is doing.
+    pub(super) fn info(&self) -> p::DaemonInfoResult {
+        let mode = if self.s.dry_run {
+            "dry run"
+        } else if self.s.auto {
+            "auto"
+        } else {
+            "manual"
+        };
+        p::DaemonInfoResult {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            session: self.s.session.clone(),
+            pid: std::process::id(),
+            state_dir: self.s.state_dir.display().to_string(),
+            mode: mode.to_string(),
+            started_at: self.health.started_at.to_rfc3339(),
+            uptime_secs: self.now.duration_since(self.health.born).as_secs(),
+            attached: self.health.attached,
+            agents: self.agents_list().agents,
+            last_error: self.health.last_error.clone(),
+        }
     }
 
     fn get(&self, g: p::RequestGetParams) -> Result<Value, RpcError> {

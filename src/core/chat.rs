@@ -341,6 +341,7 @@ impl Core {
                     .unwrap_or(crate::detect::PaneState::Unknown)
                     .into(),
                 queued: (slot.map(|s| s.queue.len()).unwrap_or(0) + held) as u32,
+                held: held as u32,
                 paused: self.paused.contains(&name),
                 typing: slot.is_some_and(|s| {
                     s.queue.in_flight.is_none()

@@ -48,6 +48,8 @@ pub enum ItemKind {
 #[derive(Debug, Clone)]
 pub struct Item {
     pub delivery: i64,
+    /// The message this row delivers (every typed item is a message in the journal).
+    pub message: String,
     pub text: String,
     pub kind: ItemKind,
     pub urgent: bool,
@@ -120,6 +122,7 @@ impl Item {
         };
         Some(Item {
             delivery,
+            message: m.id.clone(),
             text,
             kind,
             urgent: m.urgent,
@@ -382,8 +385,8 @@ impl Core {
         let id = match &item.kind {
             ItemKind::Answer { request } | ItemKind::Prompt { request } => request.clone(),
             ItemKind::Chat { message, .. } => message.clone(),
-            ItemKind::Notice => format!("notice {}", item.delivery),
-            ItemKind::Key(k) => format!("key {k}"),
+            ItemKind::Notice => format!("notice {}", item.message),
+            ItemKind::Key(k) => format!("key {k} ({})", item.message),
         };
         let word = match (&item.kind, word) {
             (ItemKind::Prompt { .. }, "delivered") => "prompted",

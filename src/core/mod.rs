@@ -292,7 +292,28 @@ pub struct Core {
     stopping: bool,
     now: Instant,
     out: Vec<Effect>,
+    /// What `daemon.info` reports beyond the agents.
+    health: Health,
 }
+
+/// How the daemon is doing, for `daemon.info`.
+struct Health {
+    born: Instant,
+    started_at: chrono::DateTime<chrono::Utc>,
+    /// The control connection to tmux is up.
+    attached: bool,
+    last_error: Option<crate::api::protocol::LastError>,
+}
+
+/// The event lines that say something went wrong: the last one is kept for `daemon.info`.
+const ERROR_EVENTS: &[&str] = &[
+    "error",
+    "unconfirmed",
+    "failed",
+    "no-answer",
+    "capped",
+    "detached",
+];
 
 impl Core {
     pub fn new(
@@ -326,6 +347,12 @@ impl Core {
             stopping: false,
             now: Instant::now(),
             out: Vec::new(),
+            health: Health {
+                born: Instant::now(),
+                started_at: chrono::Utc::now(),
+                attached: false,
+                last_error: None,
+            },
         }
     }
 
@@ -340,15 +367,22 @@ impl Core {
                 server,
             } => {
                 self.server = server;
+                self.health.attached = true;
                 self.start(panes, pinned, files)
             }
-            Event::Panes(panes) => self.panes_changed(panes),
+            Event::Panes(panes) => {
+                self.health.attached = true;
+                self.panes_changed(panes)
+            }
             Event::Seen(seen) => self.seen(seen),
-            Event::Lost => self.print(
-                "detached",
-                "lost tmux; waiting for the session to come back".into(),
-                json!({}),
-            ),
+            Event::Lost => {
+                self.health.attached = false;
+                self.print(
+                    "detached",
+                    "lost tmux; waiting for the session to come back".into(),
+                    json!({}),
+                )
+            }
             Event::Outbox { id, read } => self.outbox(&id, read),
             Event::Call {
                 call,
@@ -402,10 +436,22 @@ impl Core {
     }
 
     fn print(&mut self, event: &'static str, line: String, fields: Value) {
+        if ERROR_EVENTS.contains(&event) {
+            self.note_error(event, &line);
+        }
         self.out.push(Effect::Print {
             event,
             line,
             fields,
+        });
+    }
+
+    /// Keeps `text` as the last error `daemon.info` reports.
+    fn note_error(&mut self, event: &str, text: &str) {
+        self.health.last_error = Some(crate::api::protocol::LastError {
+            at: chrono::Utc::now().to_rfc3339(),
+            event: event.to_string(),
+            text: text.to_string(),
         });
     }
 
@@ -431,6 +477,7 @@ impl Core {
             Ok(v) => Some(v),
             Err(e) => {
                 tracing::warn!(error = %e, "journal write failed");
+                self.note_error("journal", &format!("journal write failed: {e}"));
                 None
             }
         }

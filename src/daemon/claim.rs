@@ -29,7 +29,7 @@ pub enum ClaimError {
 }
 
 /// Whether `pid` is a live macs-bridge process other than this one.
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     if pid == std::process::id() || pid == 0 {
         return false;
     }
@@ -41,7 +41,8 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-fn parse(value: &str) -> Option<(u32, String)> {
+/// A claim's value: the daemon's pid and state dir.
+pub(crate) fn parse(value: &str) -> Option<(u32, String)> {
     let (pid, dir) = value.trim().split_once(' ')?;
     Some((pid.parse().ok()?, dir.to_string()))
 }

@@ -9,6 +9,7 @@
 mod claim;
 pub mod controller;
 mod effects;
+pub mod health;
 mod writer;
 
 use std::collections::{HashMap, HashSet};

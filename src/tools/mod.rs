@@ -41,6 +41,8 @@ pub enum ToolError {
     PaneClosed(PaneId),
     #[error("no tmux client is attached to session {0:?}: nobody would see the message")]
     NobodyAttached(String),
+    #[error("no session {0:?} on this tmux server")]
+    NoSession(String),
 }
 
 /// Opens a view of the config's session, with the config's profiles and busy lines.
@@ -174,6 +176,28 @@ pub async fn set_target(
         .unwrap_or_default();
     view.close();
     Ok((id, target))
+}
+
+/// `set-target --clear`: unpins the session's default target; what was pinned, if anything.
+pub async fn clear_target(tmux: &Tmux, session: &str) -> Result<Option<String>, ToolError> {
+    tmux.check_version().await?;
+    if !tmux.has_session(session).await? {
+        return Err(ToolError::NoSession(session.to_string()));
+    }
+    let exact = format!("={session}:");
+    let was = tmux
+        .run([
+            "show-options",
+            "-v",
+            "-q",
+            "-t",
+            &exact,
+            crate::pane::TARGET_OPTION,
+        ])
+        .await?;
+    tmux.run(["set-option", "-u", "-t", &exact, crate::pane::TARGET_OPTION])
+        .await?;
+    Ok(Some(was.trim().to_string()).filter(|s| !s.is_empty()))
 }
 
 /// `notify`: shows `text` on every client attached to `session` for `duration_ms`, never

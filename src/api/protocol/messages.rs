@@ -121,12 +121,48 @@ pub struct AgentInfo {
     pub pane: String,
     pub profile: String,
     pub state: AgentState,
-    /// Messages waiting for this agent.
+    /// Messages waiting for this agent: in its queue, and held for the person (while it is
+    /// paused, or past the agents' hop or rate limit).
     pub queued: u32,
+    /// How many of `queued` are held: they go only when the agent is resumed.
+    #[serde(default)]
+    pub held: u32,
     pub paused: bool,
     /// Its prompt holds text the bridge did not type (someone is writing there).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub typing: bool,
+}
+
+/// `daemon.info` result: how the daemon is doing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DaemonInfoResult {
+    /// The daemon's version (`macs-bridge --version`).
+    pub version: String,
+    pub session: String,
+    pub pid: u32,
+    pub state_dir: String,
+    /// `auto`, `manual` or `dry run`.
+    pub mode: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    pub uptime_secs: u64,
+    /// Whether its control connection to tmux is up now.
+    pub attached: bool,
+    pub agents: Vec<AgentInfo>,
+    /// The last thing that went wrong (a delivery not confirmed, a backend that did not
+    /// answer, an unreadable answer file, tmux lost …), if anything did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+}
+
+/// One error, as `daemon.info` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastError {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The event line's kind: `error`, `unconfirmed`, `no-answer`, `capped`, `detached` …
+    pub event: String,
+    pub text: String,
 }
 
 /// An agent's state on the wire (the core's `PaneState`).

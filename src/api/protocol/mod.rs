@@ -39,6 +39,7 @@
 //! | `task.get` | [`TaskGetParams`] `{id}` | [`TaskInfo`] | -32001 no such task |
 //! | `chat.discuss` | [`DiscussParams`] `{content, rounds, to?, round_seconds?}` | [`DiscussResult`] `{id, agents, rounds}` | -32002 an agent's connection; -32003 a discussion is under way |
 //! | `chat.stop` | `{}` | [`StopResult`] `{stopped?, withdrawn}` | -32002 an agent's connection |
+//! | `daemon.info` | `{}` | [`DaemonInfoResult`] `{version, session, pid, state_dir, mode, started_at, uptime_secs, attached, agents, last_error?}` | |
 //!
 //! Every call may also get -32603 (internal error: the core dropped the call) or -32003 (the
 //! daemon is shutting down).
@@ -114,6 +115,7 @@ pub mod method {
     pub const TASK_GET: &str = "task.get";
     pub const CHAT_DISCUSS: &str = "chat.discuss";
     pub const CHAT_STOP: &str = "chat.stop";
+    pub const DAEMON_INFO: &str = "daemon.info";
 }
 
 /// Every method the daemon answers. The server refuses others with -32601 before the core sees
@@ -137,6 +139,7 @@ pub const METHODS: &[&str] = &[
     method::TASK_GET,
     method::CHAT_DISCUSS,
     method::CHAT_STOP,
+    method::DAEMON_INFO,
 ];
 
 /// Notification names.

@@ -831,3 +831,43 @@ fn ask_controller_is_answered_by_the_scripted_controller() {
     drop(mcp);
     daemon.stop();
 }
+
+#[test]
+fn handoff_returns_the_workers_reply_and_assign_types_it_into_the_caller() {
+    let worker = "on-input\nbusy 300ms\nsay Counted: 42 files.\nend\n";
+    let server = two_agents("worker", worker, "boss", QUIET);
+    let state = tempfile::tempdir().expect("dir");
+    let daemon = Daemon::start(
+        &server,
+        state.path(),
+        &["--mode", "manual", "--no-heuristic"],
+    );
+    wait_for_socket(state.path());
+    let mut mcp = Mcp::ready("boss", state.path());
+    let r = mcp.call_within(
+        "handoff",
+        json!({"to": "worker", "task": "count the files", "wait_seconds": 30}),
+        Duration::from_secs(60),
+    );
+    let text = assert_tool_ok(&r);
+    assert!(text.starts_with("worker replied"), "{text}");
+    assert!(text.ends_with("Counted: 42 files."), "{text}");
+    assert_eq!(
+        sim_inputs(&server, "worker"),
+        ["[from boss] count the files"]
+    );
+    assert!(
+        sim_inputs(&server, "boss").is_empty(),
+        "a handoff's reply is not typed"
+    );
+
+    let r = mcp.call("assign", json!({"to": "worker", "task": "count again"}));
+    assert!(assert_tool_ok(&r).contains("[reply from worker]"));
+    let typed = wait_for("the reply typed into the boss", LONG, || {
+        let v = sim_inputs(&server, "boss");
+        (!v.is_empty()).then_some(v)
+    });
+    assert_eq!(typed, ["[reply from worker] Counted: 42 files."]);
+    drop(mcp);
+    daemon.stop();
+}

@@ -47,7 +47,7 @@ pub struct Track {
     pub origin: Option<super::replies::Origin>,
     /// A line that left the prompt without the bridge typing (when, and the turn count before):
     /// the person's, once the pane works on it or shows it.
-    pub left_prompt: Option<(String, std::time::Instant, u64, Option<String>)>,
+    pub left_prompt: Option<(String, std::time::Instant, u64)>,
     /// A turn began (the pane went busy) and has not ended (the pane has not been idle since).
     pub working: bool,
 }
@@ -264,17 +264,16 @@ impl Core {
                     if track.awaiting.is_none() {
                         track.awaiting = Some(prev_reply.clone());
                     }
-                    track.left_prompt =
-                        Some((line.to_string(), now, turn_before, prev_reply.clone()));
+                    track.left_prompt = Some((line.to_string(), now, turn_before));
                 }
             }
-            if let Some((line, at, turn, before)) = track.left_prompt.take() {
+            if let Some((line, at, turn)) = track.left_prompt.take() {
                 let shown =
                     line.chars().count() >= 3 && look.lines.iter().any(|r| r.contains(&line));
                 if look.state == PaneState::Busy || shown {
-                    person_line = Some((line, turn, before));
+                    person_line = Some((line, turn));
                 } else if now.duration_since(at) < LEFT_PROMPT_WINDOW {
-                    track.left_prompt = Some((line, at, turn, before));
+                    track.left_prompt = Some((line, at, turn));
                 }
             }
             // A turn the bridge (or the person, typing in the pane) started is over: its reply
@@ -286,13 +285,18 @@ impl Core {
             // then taken from a later idle look.)
             let idle_after = look.state == PaneState::Idle && !track.working;
             let started = match &person_line {
-                Some((_, turn, before)) => Some((*turn, before.clone())),
-                None => track.origin.as_ref().map(|o| (o.turn, o.before.clone())),
+                Some((line, turn)) => Some((*turn, super::replies::probe_of(line))),
+                None => track.origin.as_ref().map(|o| (o.turn, o.probe.clone())),
             };
-            if let Some((_, before)) = started.filter(|(t, _)| idle_after && *t < track.turn) {
+            if let Some((_, probe)) = started.filter(|(t, _)| idle_after && *t < track.turn) {
                 let reply = reply_full
                     .filter(|r| !heuristic::is_echo(&r.text, &track.typed))
-                    .filter(|r| before.as_deref() != Some(r.text.as_str()));
+                    .filter(|r| {
+                        probe.is_empty()
+                            || !seen.lines[r.end.min(seen.lines.len())..]
+                                .iter()
+                                .any(|row| row.contains(probe.as_str()))
+                    });
                 match reply {
                     Some(r) => replied = Some(r),
                     None => debug!(pane = %id, "a turn ended with no reply on screen"),
@@ -312,8 +316,8 @@ impl Core {
         if let Some(line) = capped_event {
             self.print("capped", line, json!({ "pane": id.to_string() }));
         }
-        if let Some((line, turn, before)) = person_line {
-            self.person_typed(id, &line, turn, before);
+        if let Some((line, turn)) = person_line {
+            self.person_typed(id, &line, turn);
         }
         if let Some(reply) = replied {
             if let Some(origin) = self.agents.slot(id).track.origin.take() {

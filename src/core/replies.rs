@@ -72,8 +72,21 @@ pub struct Origin {
     /// The pane's turn count when it was typed: the reply ends a later turn.
     pub turn: u64,
     pub thread: Thread,
-    /// The agent's last reply on screen when the input was given (the next one is new).
-    pub before: Option<String>,
+    /// The start of the input as the agent echoes it: a reply with this below it on screen
+    /// is the one from before the input (the agent has not drawn its answer yet).
+    pub probe: String,
+}
+
+/// What identifies an input's echo on screen: the start of its first line.
+pub fn probe_of(input: &str) -> String {
+    input
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .chars()
+        .take(40)
+        .collect()
 }
 
 /// A task given with `task.handoff` or `task.assign`.
@@ -141,7 +154,7 @@ impl Core {
                 from,
                 turn: track.turn,
                 thread,
-                before: track.last_reply.clone(),
+                probe: probe_of(&item.text),
             });
         }
     }
@@ -149,7 +162,7 @@ impl Core {
     /// A turn the bridge (or the person) started in `pane` ended with `reply` on screen.
     pub(super) fn turn_replied(&mut self, pane: PaneId, origin: Origin, reply: Reply) {
         let name = self.agents.display(pane);
-        let Reply { text, whole } = reply;
+        let Reply { text, whole, .. } = reply;
         let content = if whole {
             text.clone()
         } else {
@@ -237,13 +250,7 @@ impl Core {
 
     /// The person submitted `line` in `pane` themselves: it is their message to the agent.
     /// `turn` is the pane's turn count from before the line left the prompt.
-    pub(super) fn person_typed(
-        &mut self,
-        pane: PaneId,
-        line: &str,
-        turn: u64,
-        before: Option<String>,
-    ) {
+    pub(super) fn person_typed(&mut self, pane: PaneId, line: &str, turn: u64) {
         let name = self.agents.display(pane);
         let new = NewMessage {
             from: PERSON.to_string(),
@@ -274,7 +281,7 @@ impl Core {
             from: PERSON.to_string(),
             turn,
             thread: Thread::default(),
-            before,
+            probe: probe_of(line),
         });
     }
 

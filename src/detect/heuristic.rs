@@ -123,6 +123,8 @@ pub struct Reply {
     /// False when the reply runs to the top of what the screen keeps with no start row (its
     /// beginning scrolled away, or the profile marks no start and nothing stopped it).
     pub whole: bool,
+    /// The row after the reply's last row: below it are only the prompt, footers and blanks.
+    pub end: usize,
 }
 
 /// [`last_reply`], saying whether the reply's start is on screen.
@@ -186,6 +188,7 @@ pub fn reply_on_screen(profile: &Profile, lines: &[String]) -> Option<Reply> {
     Some(Reply {
         text: out[first..=last].join("\n"),
         whole,
+        end,
     })
 }
 

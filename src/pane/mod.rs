@@ -183,6 +183,11 @@ impl Pane {
         self.last_output.map(|t| t.elapsed())
     }
 
+    /// When the pane last printed anything (None: nothing seen since attach).
+    pub fn last_output(&self) -> Option<Instant> {
+        self.last_output
+    }
+
     /// Bytes of output seen since attach.
     pub fn output_bytes(&self) -> u64 {
         self.output_bytes

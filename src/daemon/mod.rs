@@ -492,12 +492,15 @@ impl Runner {
         let Some(pane) = self.panes.get_mut(id) else {
             return;
         };
-        let look = pane.look(&self.profiles, busy_lines);
+        let (look, lines) = if wants {
+            pane.look_with_history(&self.profiles, busy_lines, SCAN_HISTORY)
+        } else {
+            (pane.look(&self.profiles, busy_lines), Vec::new())
+        };
         if let Some(tx) = self.looks.get(&id) {
             tx.send_replace(Some(look.clone()));
         }
         if wants {
-            let lines = pane.lines_with_history(SCAN_HISTORY);
             let starts = self.starts.remove(&id).unwrap_or(0);
             self.feed(Event::Seen(PaneSeen {
                 pane: id,

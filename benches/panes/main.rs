@@ -39,8 +39,8 @@ mod common;
 mod fleet;
 mod replay;
 
-use common::{machine, on_signal_clean_up, Process, Server};
 use common::cpu_seconds;
+use common::{machine, on_signal_clean_up, Process, Server};
 use fleet::{load, start_daemon, start_panes, start_plain_client, Meter, Share};
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_macs-bridge");
@@ -120,8 +120,18 @@ fn main() {
         );
     };
     let l = (idle_base.1.clone(), idle_base.2.clone());
-    row("baseline: plain `tmux -C` client", "tmux server", &idle_base.0[0], &l);
-    row("baseline: plain `tmux -C` client", "`tmux -C` client", &idle_base.0[1], &l);
+    row(
+        "baseline: plain `tmux -C` client",
+        "tmux server",
+        &idle_base.0[0],
+        &l,
+    );
+    row(
+        "baseline: plain `tmux -C` client",
+        "`tmux -C` client",
+        &idle_base.0[1],
+        &l,
+    );
     let l = (idle.1.clone(), idle.2.clone());
     row("daemon attached", "**daemon**", &idle.0[0], &l);
     row("daemon attached", "tmux server", &idle.0[1], &l);
@@ -129,7 +139,11 @@ fn main() {
     println!(
         "aim: the idle daemon under 2 wake-ups/s: {:.1}/s ({})",
         idle.0[0].wakeups,
-        if idle.0[0].wakeups < 2.0 { "met" } else { "NOT met" }
+        if idle.0[0].wakeups < 2.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 
     // 2. Streaming.
@@ -156,7 +170,12 @@ fn main() {
         };
         let server = start_panes(&name(phase), n, &command);
         let watcher = if with_daemon {
-            start_daemon(&rt, &server, &dir.path().join(format!("{phase}-state")), n - 1)
+            start_daemon(
+                &rt,
+                &server,
+                &dir.path().join(format!("{phase}-state")),
+                n - 1,
+            )
         } else {
             start_plain_client(&server)
         };

@@ -40,7 +40,10 @@ pub fn run_if_asked() -> bool {
         return false;
     };
     let a = &args[at + 1..];
-    assert!(a.len() >= 6, "--replay CORPUS RATE OFFSET SECONDS START STATS");
+    assert!(
+        a.len() >= 6,
+        "--replay CORPUS RATE OFFSET SECONDS START STATS"
+    );
     let corpus = fs::read(&a[0]).expect("read the corpus");
     let rate: f64 = a[1].parse().expect("a rate");
     let offset: usize = a[2].parse().expect("an offset");

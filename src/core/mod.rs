@@ -382,11 +382,7 @@ impl Core {
     /// controller timeout; `None` while nothing waits on the clock (the runner arms no timer).
     pub fn next_deadline(&self) -> Option<Instant> {
         let asks = self.asks.values().flatten().map(|(_, d)| *d).min();
-        let controller = self
-            .auto
-            .asking
-            .as_ref()
-            .map(|a| a.since + self.s.timeout);
+        let controller = self.auto.asking.as_ref().map(|a| a.since + self.s.timeout);
         asks.into_iter().chain(controller).min()
     }
 

@@ -270,6 +270,11 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     // earliest deadline there is, if any.
     let missed = r.watcher.as_ref().map(|w| w.missed());
     loop {
+        // Panes the core asked to see (`Effect::Look`) after any event, the first view
+        // included, are looked at before waiting again.
+        if !r.dirty.is_empty() {
+            r.look_dirty().await;
+        }
         let wake = r.next_wake();
         tokio::select! {
             _ = cancel.cancelled() => break,

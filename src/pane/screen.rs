@@ -640,8 +640,15 @@ mod tests {
                 s.set_size(10, 50).unwrap();
             }
             let n = asks.next().unwrap();
-            assert_eq!(s.lines_with_history(n), rendered_anew(&s, n), "chunk {i}, {n} rows");
+            assert_eq!(
+                s.lines_with_history(n),
+                rendered_anew(&s, n),
+                "chunk {i}, {n} rows"
+            );
         }
-        assert!(s.evicted > 0, "no row was evicted: the test does not test that");
+        assert!(
+            s.evicted > 0,
+            "no row was evicted: the test does not test that"
+        );
     }
 }

@@ -108,7 +108,8 @@ pub enum Event {
         job: Job,
         result: Result<Outcome, InjectError>,
     },
-    /// Time passed (a tick of about 100 ms).
+    /// Time passed: a deadline of [`Core::next_deadline`] is due, or a pane of
+    /// [`Core::tick_panes`] has been silent long enough for its state to change.
     Tick,
     /// The daemon is stopping: finish what is being typed, start nothing new.
     Stopping,
@@ -415,6 +416,26 @@ impl Core {
         self.agents.watched(pane)
     }
 
+    /// When the core next needs an [`Event::Tick`]: the earliest `request.ask` deadline or
+    /// controller timeout; `None` while nothing waits on the clock (the runner arms no timer).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let asks = self.asks.values().flatten().map(|(_, d)| *d).min();
+        let controller = self.auto.asking.as_ref().map(|a| a.since + self.s.timeout);
+        asks.into_iter().chain(controller).min()
+    }
+
+    /// The panes a tick looks at again, since silence alone can change their state: those
+    /// that wait to be typed into, and the worker.
+    pub fn tick_panes(&self) -> Vec<PaneId> {
+        let mut look = self.agents.waiting_panes();
+        if let Some(w) = self.agents.worker {
+            if !look.contains(&w) {
+                look.push(w);
+            }
+        }
+        look
+    }
+
     /// The journal, for read-only questions (tests, the runner's shutdown).
     pub fn store(&self) -> Option<&Store> {
         self.store.as_ref()
@@ -584,12 +605,7 @@ impl Core {
         self.expire_conversation();
         self.controller_timeout();
         // Silence can change a state with no output: look again at panes that wait.
-        let mut look = self.agents.waiting_panes();
-        if let Some(w) = self.agents.worker {
-            if !look.contains(&w) {
-                look.push(w);
-            }
-        }
+        let look = self.tick_panes();
         if !look.is_empty() {
             self.out.push(Effect::Look(look));
         }

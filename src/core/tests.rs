@@ -350,8 +350,14 @@ async fn the_chain_goes_from_rules_to_the_controller_one_request_at_a_time_then_
     assert_eq!(prompts.len(), 1);
     assert!(prompts[0].text.contains("Which port?"));
     done(&mut t, prompts[0].clone());
+    // The runner arms its one timer for the controller's timeout.
+    assert_eq!(
+        t.core.next_deadline(),
+        Some(T::now() + Duration::from_secs(30))
+    );
     tokio::time::advance(Duration::from_secs(31)).await;
     let fx = t.ev(Event::Tick);
+    assert_eq!(t.core.next_deadline(), None);
     assert_eq!(printed(&fx, "no-answer")[0]["id"], id2.as_str());
     assert_eq!(printed(&fx, "fallback")[0]["id"], id2.as_str());
     assert!(fx
@@ -611,10 +617,16 @@ async fn an_ask_waits_for_its_answer_and_gets_pending_when_time_is_up() {
     // Never typed into a pane; archived at once.
     assert!(jobs(&fx).is_empty());
     // A second ask with nobody answering: "pending" when its time is up.
+    assert_eq!(t.core.next_deadline(), None);
     t.ev(ask("Which port?", 3));
+    assert_eq!(
+        t.core.next_deadline(),
+        Some(T::now() + Duration::from_secs(3))
+    );
     tokio::time::advance(Duration::from_secs(4)).await;
     let fx = t.ev(Event::Tick);
     assert_eq!(reply(&fx).as_ref().unwrap()["status"], "pending");
+    assert_eq!(t.core.next_deadline(), None);
 }
 
 #[test]

@@ -129,6 +129,11 @@ struct Runner {
     exec_tx: mpsc::UnboundedSender<crate::core::ExecDone>,
     /// Outbox files waiting to settle, by id: when they last changed.
     outbox_waits: HashMap<String, tokio::time::Instant>,
+    /// The silences after which some profile may see a pane differently (`settle_ms`,
+    /// `idle_when_silent_ms`), shortest first; empty with the built-in profiles.
+    silences: Vec<Duration>,
+    /// When each pane was last looked at (for the silences above).
+    looked: HashMap<PaneId, std::time::Instant>,
     watcher: Option<crate::mailbox::OutboxWatcher>,
     subs: Subscribers,
     calls: HashMap<u64, oneshot::Sender<Result<serde_json::Value, RpcError>>>,
@@ -220,6 +225,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         core,
         client: client.clone(),
         panes: Panes::new(client.clone()),
+        silences: silences(&profiles),
         profiles,
         mailbox,
         inject,
@@ -232,6 +238,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         next_ack: 0,
         exec_tx,
         outbox_waits: HashMap::new(),
+        looked: HashMap::new(),
         watcher: None,
         subs: Subscribers::new(),
         calls: HashMap::new(),
@@ -260,9 +267,16 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     }
 
     spawn_signal_handler(cancel.clone());
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // No timer runs while nothing waits on the clock: each turn of the loop arms one for the
+    // earliest deadline there is, if any.
+    let missed = r.watcher.as_ref().map(|w| w.missed());
     loop {
+        // Panes the core asked to see (`Effect::Look`) after any event, the first view
+        // included, are looked at before waiting again.
+        if !r.dirty.is_empty() {
+            r.look_dirty().await;
+        }
+        let wake = r.next_wake();
         tokio::select! {
             _ = cancel.cancelled() => break,
             ev = events.recv() => {
@@ -288,7 +302,8 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             Some(rep) = reports_rx.recv() => r.report(rep).await,
             Some(done) = exec_rx.recv() => r.feed(Event::Exec(done)).await,
             Some(msg) = api_rx.recv() => r.api(msg).await,
-            _ = tick.tick() => r.tick().await,
+            _ = sleep_until(wake) => r.wake().await,
+            _ = wait_missed(missed.as_deref()) => r.rescan_outbox().await,
         }
     }
     cancel.cancel();
@@ -447,6 +462,7 @@ impl Runner {
                 }
                 PaneChange::Removed(id) => {
                     self.looks.remove(&id);
+                    self.looked.remove(&id);
                     membership = true;
                 }
                 PaneChange::Resynced => {
@@ -470,6 +486,9 @@ impl Runner {
     }
 
     async fn look_at(&mut self, id: PaneId) {
+        if !self.silences.is_empty() {
+            self.looked.insert(id, std::time::Instant::now());
+        }
         let wants = self.core.wants_look(id);
         let writing = self.writing.contains(&id);
         if !wants && !writing {
@@ -479,12 +498,15 @@ impl Runner {
         let Some(pane) = self.panes.get_mut(id) else {
             return;
         };
-        let look = pane.look(&self.profiles, busy_lines);
+        let (look, lines) = if wants {
+            pane.look_with_history(&self.profiles, busy_lines, SCAN_HISTORY)
+        } else {
+            (pane.look(&self.profiles, busy_lines), Vec::new())
+        };
         if let Some(tx) = self.looks.get(&id) {
             tx.send_replace(Some(look.clone()));
         }
         if wants {
-            let lines = pane.lines_with_history(SCAN_HISTORY);
             let starts = self.starts.remove(&id).unwrap_or(0);
             self.feed(Event::Seen(PaneSeen {
                 pane: id,
@@ -695,18 +717,76 @@ impl Runner {
         }
     }
 
-    async fn tick(&mut self) {
-        // The watcher may have dropped events (a full queue, an inotify overflow): look at all.
-        if self.watcher.as_ref().is_some_and(|w| w.take_missed()) {
-            if let Some(mb) = &self.mailbox {
-                for id in mb.outbox_ids() {
-                    self.outbox_waits.insert(id, tokio::time::Instant::now());
-                }
+    /// The watcher may have dropped events (a full queue, an inotify overflow): every file in
+    /// `outbox/` waits to settle again.
+    async fn rescan_outbox(&mut self) {
+        if let Some(mb) = &self.mailbox {
+            for id in mb.outbox_ids() {
+                self.outbox_waits.insert(id, tokio::time::Instant::now());
             }
         }
+    }
+
+    /// The earliest moment something is due: an outbox file settled, a deadline of the core, a
+    /// pane silent for one of [`Runner::silences`] since it was last looked at. `None` when
+    /// nothing is.
+    fn next_wake(&self) -> Option<tokio::time::Instant> {
+        let outbox = self.outbox_waits.values().map(|t| *t + OUTBOX_SETTLE).min();
+        let core = self
+            .core
+            .next_deadline()
+            .map(tokio::time::Instant::from_std);
+        let silence = self
+            .silence_due()
+            .map(|(_, at)| at)
+            .min()
+            .map(tokio::time::Instant::from_std);
+        [outbox, core, silence].into_iter().flatten().min()
+    }
+
+    /// For each pane whose state silence may change (the core's tick panes and the panes being
+    /// typed into), the next moment a profile's silence is reached, if it was not looked at
+    /// since.
+    fn silence_due(&self) -> impl Iterator<Item = (PaneId, std::time::Instant)> + '_ {
+        let panes = if self.silences.is_empty() {
+            Vec::new()
+        } else {
+            let mut panes = self.core.tick_panes();
+            panes.extend(self.writing.iter().copied());
+            panes
+        };
+        panes.into_iter().filter_map(|id| {
+            let last = self.panes.get(id)?.last_output()?;
+            let looked = self.looked.get(&id).copied();
+            let at = self
+                .silences
+                .iter()
+                .map(|s| last + *s)
+                .find(|at| looked.is_none_or(|l| l < *at))?;
+            Some((id, at))
+        })
+    }
+
+    /// What the clock made due: settled outbox files, the core's deadlines, panes gone silent.
+    async fn wake(&mut self) {
         self.read_settled_outbox().await;
-        self.feed(Event::Tick).await;
+        let now = std::time::Instant::now();
+        let silent: Vec<PaneId> = self
+            .silence_due()
+            .filter(|(_, at)| *at <= now)
+            .map(|(id, _)| id)
+            .collect();
+        let core_due = self.core.next_deadline().is_some_and(|d| d <= now);
+        if core_due || !silent.is_empty() {
+            self.feed(Event::Tick).await;
+        }
+        // Panes being typed into are looked at too (their writer waits on the look).
+        self.dirty.extend(silent.iter().copied());
         self.look_dirty().await;
+        // Each silence is handled once, even for a pane nobody looked at in the end.
+        for id in silent {
+            self.looked.insert(id, now);
+        }
     }
 
     /// Reads the outbox files that are ready and hands them to the core.
@@ -765,6 +845,34 @@ impl Runner {
         }
         self.printer.event("stopped", "bye", json!({}));
         self.client.shutdown();
+    }
+}
+
+/// The silences after which a profile may see a pane differently, shortest first.
+fn silences(profiles: &Profiles) -> Vec<Duration> {
+    let mut v: Vec<Duration> = profiles
+        .iter()
+        .flat_map(|p| [p.settle, p.idle_when_silent])
+        .flatten()
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Sleeps until `at`; never returns without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Returns once the outbox watcher may have lost events; never without a watcher.
+async fn wait_missed(missed: Option<&crate::mailbox::Missed>) {
+    match missed {
+        Some(m) => m.wait().await,
+        None => std::future::pending().await,
     }
 }
 

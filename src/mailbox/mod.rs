@@ -101,7 +101,7 @@ mod watch;
 
 use files::*;
 pub use records::*;
-pub use watch::OutboxWatcher;
+pub use watch::{Missed, OutboxWatcher};
 
 /// The directory of requests waiting for an answer.
 pub const INBOX: &str = "inbox";

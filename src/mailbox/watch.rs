@@ -6,21 +6,27 @@ impl Mailbox {
     /// Watches `outbox/`. The callback only turns events into [`OutboxEvent`]s and
     /// `try_send`s them. An event that cannot be sent (the channel is full), a kernel queue
     /// overflow or a watcher error is never waited on: it sets a flag that
-    /// [`OutboxWatcher::take_missed`] reports, and the caller then looks at every file in
-    /// `outbox/` again ([`Mailbox::outbox_ids`]). Dropping the returned guard stops watching.
+    /// [`OutboxWatcher::take_missed`] reports (and [`OutboxWatcher::missed`] wakes on), and the
+    /// caller then looks at every file in `outbox/` again ([`Mailbox::outbox_ids`]). Dropping
+    /// the returned guard stops watching.
     pub fn watch(&self, tx: mpsc::Sender<OutboxEvent>) -> Result<OutboxWatcher, MailboxError> {
         use notify::Watcher;
-        let missed = Arc::new(AtomicBool::new(false));
+        let missed = Arc::new(Missed::default());
         let flag = Arc::clone(&missed);
-        let handler = move |res: notify::Result<notify::Event>| match translate(res) {
-            Ok(events) => {
-                for ev in events {
-                    forward(&tx, &flag, ev);
+        let handler = move |res: notify::Result<notify::Event>| {
+            match translate(res) {
+                Ok(events) => {
+                    for ev in events {
+                        forward(&tx, &flag.flag, ev);
+                    }
+                }
+                Err(reason) => {
+                    warn!(%reason, "outbox events may have been lost; the outbox will be scanned again");
+                    flag.flag.store(true, Ordering::Release);
                 }
             }
-            Err(reason) => {
-                warn!(%reason, "outbox events may have been lost; the outbox will be scanned again");
-                flag.store(true, Ordering::Release);
+            if flag.flag.load(Ordering::Acquire) {
+                flag.wake.notify_one();
             }
         };
         let mut watcher =
@@ -38,22 +44,53 @@ impl Mailbox {
 /// Keeps the outbox watcher alive; dropping it stops the watching.
 pub struct OutboxWatcher {
     _watcher: notify::RecommendedWatcher,
-    missed: Arc<AtomicBool>,
+    missed: Arc<Missed>,
+}
+
+/// Whether the watcher may have lost events, with a wake-up for whoever waits on it (no timer
+/// polls it).
+#[derive(Debug, Default)]
+pub struct Missed {
+    flag: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl Missed {
+    /// Whether events may have been lost since the last call; clears the flag.
+    pub fn take(&self) -> bool {
+        self.flag.swap(false, Ordering::AcqRel)
+    }
+
+    /// Returns once events may have been lost (at once if that happened since the last
+    /// [`Missed::take`]); clears the flag.
+    pub async fn wait(&self) {
+        loop {
+            if self.take() {
+                return;
+            }
+            self.wake.notified().await;
+        }
+    }
 }
 
 impl OutboxWatcher {
     /// Whether events may have been lost since the last call (the channel was full, the
-    /// kernel's queue overflowed, the watcher failed). Clears the flag. Poll it on a timer;
-    /// when it is true, treat every id of [`Mailbox::outbox_ids`] as changed.
+    /// kernel's queue overflowed, the watcher failed). Clears the flag. When it is true, treat
+    /// every id of [`Mailbox::outbox_ids`] as changed.
     pub fn take_missed(&self) -> bool {
-        self.missed.swap(false, Ordering::AcqRel)
+        self.missed.take()
+    }
+
+    /// The flag behind [`OutboxWatcher::take_missed`], to wait on ([`Missed::wait`]).
+    pub fn missed(&self) -> Arc<Missed> {
+        Arc::clone(&self.missed)
     }
 }
 
 impl std::fmt::Debug for OutboxWatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutboxWatcher")
-            .field("missed", &self.missed.load(Ordering::Relaxed))
+            .field("missed", &self.missed.flag.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }

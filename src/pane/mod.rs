@@ -183,6 +183,11 @@ impl Pane {
         self.last_output.map(|t| t.elapsed())
     }
 
+    /// When the pane last printed anything (None: nothing seen since attach).
+    pub fn last_output(&self) -> Option<Instant> {
+        self.last_output
+    }
+
     /// Bytes of output seen since attach.
     pub fn output_bytes(&self) -> u64 {
         self.output_bytes
@@ -274,7 +279,24 @@ impl Pane {
 
     /// Everything the keystroke writer needs to know about the pane now.
     pub fn look(&self, profiles: &Profiles, busy_lines: usize) -> Look {
-        let lines = self.lines();
+        self.look_at_rows(profiles, busy_lines, self.lines())
+    }
+
+    /// [`Pane::look`] and [`Pane::lines_with_history`] together, the visible rows rendered
+    /// once.
+    pub fn look_with_history(
+        &mut self,
+        profiles: &Profiles,
+        busy_lines: usize,
+        history: usize,
+    ) -> (Look, Vec<String>) {
+        let all = self.screen.lines_with_history(history);
+        let rows = usize::from(self.screen.size().0);
+        let visible = all[all.len().saturating_sub(rows)..].to_vec();
+        (self.look_at_rows(profiles, busy_lines, visible), all)
+    }
+
+    fn look_at_rows(&self, profiles: &Profiles, busy_lines: usize, lines: Vec<String>) -> Look {
         let (profile, c) = self.classify_lines(profiles, busy_lines, &lines);
         let prompt_input = prompt_input(profile, &lines);
         Look {

@@ -7,8 +7,15 @@
 //!   emulator leaves an empty model of the right size and an error, so the registry can log it
 //!   and rebuild the pane from a capture; the rest of the daemon never sees it.
 //!
+//! Rows of scrollback are rendered as text once: a row that scrolled off the primary screen
+//! never changes in `avt` (only a full reset, `ESC c`, or a resize touches history, and both
+//! drop the cache), so [`Screen::lines_with_history`] keeps the text of the rows it rendered,
+//! numbered from the first row ever scrolled off (rows evicted past the scrollback limit are
+//! counted), and renders only the rows that are new since the last call and the visible ones.
+//!
 //! It reads nothing but what it is fed, does no I/O, and never types into a pane.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::clamp::Clamp;
@@ -34,6 +41,39 @@ pub struct Screen {
     /// Scratch buffers, kept to save allocations.
     bytes: Vec<u8>,
     text: String,
+    /// The text of rows of primary history, oldest first; `history[0]` is row number
+    /// `history_from` (rows numbered from the first one scrolled off, evicted ones included).
+    history: VecDeque<String>,
+    history_from: u64,
+    /// Primary rows evicted past the scrollback limit so far.
+    evicted: u64,
+}
+
+/// Counts evicted rows and sees resets while the emulator runs.
+struct Watch<'a> {
+    evicted: &'a mut u64,
+    reset: bool,
+}
+
+impl avt::Observer for Watch<'_> {
+    type Output = bool;
+
+    fn before(&mut self, _: &mut avt::Observation<'_>, op: &avt::Operation) {
+        if matches!(
+            op,
+            avt::Operation::Resize { .. } | avt::Operation::Function(avt::parser::Function::Ris)
+        ) {
+            self.reset = true;
+        }
+    }
+
+    fn evicted(&mut self, _: &mut avt::Observation<'_>, _: &avt::Line) {
+        *self.evicted += 1;
+    }
+
+    fn end(&mut self, _: &mut avt::Observation<'_>) -> bool {
+        self.reset
+    }
 }
 
 fn terminal(rows: u16, cols: u16, scrollback: usize) -> avt::Terminal {
@@ -68,6 +108,9 @@ impl Screen {
             clamp: Clamp::new(),
             bytes: Vec::new(),
             text: String::new(),
+            history: VecDeque::new(),
+            history_from: 0,
+            evicted: 0,
         }
     }
 
@@ -117,15 +160,44 @@ impl Screen {
     }
 
     /// Up to `history` rows of scrollback (oldest first) followed by the visible rows.
-    /// The alternate screen has no scrollback.
-    pub fn lines_with_history(&self, history: usize) -> Vec<String> {
+    /// The alternate screen has no scrollback. Rows of history are rendered once (see the
+    /// module's documentation).
+    pub fn lines_with_history(&mut self, history: usize) -> Vec<String> {
         let visible = usize::from(self.rows);
-        let all: Vec<&avt::Line> = self.term.screen().all_lines().collect();
-        let keep = history.saturating_add(visible).min(all.len());
-        all[all.len() - keep..]
-            .iter()
-            .map(|l| row_text(l))
-            .collect()
+        if self.alternate_screen() {
+            let all: Vec<&avt::Line> = self.term.screen().all_lines().collect();
+            let keep = history.saturating_add(visible).min(all.len());
+            return all[all.len() - keep..]
+                .iter()
+                .map(|l| row_text(l))
+                .collect();
+        }
+        let all: Vec<&avt::Line> = self.term.primary_screen().all_lines().collect();
+        let scrolled = all.len().saturating_sub(visible);
+        let keep = history.min(scrolled);
+        // Rows numbered from the first ever scrolled off: the ones wanted are [from, to).
+        let to = self.evicted + scrolled as u64;
+        let from = to - keep as u64;
+        let cached_to = self.history_from + self.history.len() as u64;
+        if self.history_from > from || cached_to < from || cached_to > to {
+            // Not a window of what is wanted (asked for more than before, or out of step):
+            // start again.
+            self.history.clear();
+            self.history_from = from;
+        }
+        while self.history_from < from {
+            self.history.pop_front();
+            self.history_from += 1;
+        }
+        let first_new = self.history_from + self.history.len() as u64;
+        for n in first_new..to {
+            let line = all[(n - self.evicted) as usize];
+            self.history.push_back(row_text(line));
+        }
+        let mut out = Vec::with_capacity(keep + visible);
+        out.extend(self.history.iter().cloned());
+        out.extend(all[scrolled..].iter().map(|l| row_text(l)));
+        out
     }
 
     /// `(row, col)` of the cursor, 0-based.
@@ -146,6 +218,7 @@ impl Screen {
             Ok(()) => Ok(()),
             Err(payload) => {
                 self.term = terminal(self.rows, self.cols, self.scrollback);
+                self.forget_history();
                 self.partial.clear();
                 self.clamp.reset();
                 Err(ModelFault {
@@ -188,7 +261,13 @@ impl Screen {
             self.push_str(good, &mut text);
             rest = next;
         }
-        self.term.feed(text.as_str());
+        let mut watch = Watch {
+            evicted: &mut self.evicted,
+            reset: false,
+        };
+        if self.term.feed_with(text.as_str(), &mut watch) {
+            self.forget_history();
+        }
         self.bytes = bytes;
         self.text = text;
     }
@@ -267,8 +346,16 @@ impl Screen {
         self.draw(visible, cursor);
     }
 
+    /// Drops the rendered history (the emulator's history was replaced or reset).
+    fn forget_history(&mut self) {
+        self.history.clear();
+        self.history_from = 0;
+        self.evicted = 0;
+    }
+
     fn start(&mut self, rows: u16, cols: u16, history: &[String]) {
         self.term = terminal(rows, cols, self.scrollback);
+        self.forget_history();
         self.partial.clear();
         self.clamp.reset();
         let skip = history.len().saturating_sub(self.scrollback);
@@ -329,9 +416,20 @@ fn fit(all: &[String], cursor_at: usize, rows: u16) -> (Vec<String>, Vec<String>
     )
 }
 
+/// A row as plain text without trailing blanks (the second cell of a wide character is not a
+/// character of its own).
 fn row_text(line: &avt::Line) -> String {
-    let mut s = line.text();
-    s.truncate(s.trim_end().len());
+    let cells = line.cells();
+    let end = cells
+        .iter()
+        .rposition(|c| !c.char().is_whitespace())
+        .map_or(0, |i| i + 1);
+    let mut s = String::with_capacity(end);
+    for c in &cells[..end] {
+        if c.width() != 0 {
+            s.push(c.char());
+        }
+    }
     s
 }
 
@@ -483,5 +581,74 @@ mod tests {
         s.seed(&["full screen app".into()], (0, 0), true).unwrap();
         assert!(s.alternate_screen());
         assert_eq!(s.rows(), ["full screen app", ""]);
+    }
+
+    /// What `lines_with_history` gave before it kept rendered history: every row rendered
+    /// anew with `avt`'s own text, trailing whitespace trimmed.
+    fn rendered_anew(s: &Screen, history: usize) -> Vec<String> {
+        let visible = usize::from(s.rows);
+        let all: Vec<&avt::Line> = s.term.screen().all_lines().collect();
+        let keep = history.saturating_add(visible).min(all.len());
+        all[all.len() - keep..]
+            .iter()
+            .map(|l| {
+                let mut t = l.text();
+                t.truncate(t.trim_end().len());
+                t
+            })
+            .collect()
+    }
+
+    #[test]
+    fn kept_history_is_what_rendering_every_row_anew_gives() {
+        use crate::tmux::control::{Event, Parser};
+        let fixture = include_bytes!("../../tests/fixtures/control/agents-3.3a.ctl");
+        let mut chunks: Vec<Vec<u8>> = Parser::new()
+            .feed(fixture)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Output { data, .. } | Event::ExtendedOutput { data, .. } => Some(data),
+                _ => None,
+            })
+            .collect();
+        // Besides real agent screens: wide characters, the alternate screen, a full reset,
+        // a screen clear, a scroll region, reverse index at the top, a resize.
+        // A reset followed by enough rows to reach past the rows kept before it.
+        let mut reset = b"\x1bc".to_vec();
+        for n in 0..60 {
+            reset.extend_from_slice(format!("after reset {n}\r\n").as_bytes());
+        }
+        let extra: [&[u8]; 7] = [
+            &reset,
+            "漢字の行 end   \r\n界\r\n".as_bytes(),
+            b"\x1b[?1049hfull screen\r\napp\x1b[?1049l",
+            b"\x1b[2Jcleared\r\n",
+            b"\x1b[2;5rregion\r\n\r\n\r\n\r\n\r\n\r\n\x1b[r",
+            b"\x1b[H\x1bM\x1bMreverse",
+            b"\x1b[999Bbottom\r\n",
+        ];
+        for (i, e) in extra.iter().enumerate() {
+            let at = (i + 1) * chunks.len() / (extra.len() + 1);
+            chunks.insert(at, e.to_vec());
+        }
+        // A small scrollback, so that rows are evicted many times over.
+        let mut s = Screen::new(12, 60, 40);
+        let mut asks = [30usize, 5, 30, 200, 0, 30].into_iter().cycle();
+        for (i, chunk) in chunks.iter().enumerate() {
+            s.feed(chunk).unwrap();
+            if i == chunks.len() / 2 {
+                s.set_size(10, 50).unwrap();
+            }
+            let n = asks.next().unwrap();
+            assert_eq!(
+                s.lines_with_history(n),
+                rendered_anew(&s, n),
+                "chunk {i}, {n} rows"
+            );
+        }
+        assert!(
+            s.evicted > 0,
+            "no row was evicted: the test does not test that"
+        );
     }
 }

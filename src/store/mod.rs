@@ -44,7 +44,8 @@
 //! checkpoint); it may only lose the last moments.
 //!
 //! Checkpoints (copying the WAL into the database file, the only step that waits for the disk)
-//! run in a background thread with its own connection (`checkpoint.rs`), never inside a commit.
+//! run in a background thread with its own connection (`checkpoint.rs`), never inside a commit,
+//! and only after commits: an idle store wakes nothing.
 //!
 //! # Cost
 //!
@@ -313,6 +314,11 @@ impl Store {
         let result = run(&self.conn, "COMMIT", "commit");
         if result.is_err() && !self.conn.is_autocommit() {
             self.rollback();
+        }
+        if result.is_ok() {
+            if let Some(c) = &self.checkpointer {
+                c.wrote();
+            }
         }
         result
     }

@@ -337,6 +337,23 @@ fn a_file_store_runs_in_wal_mode_with_normal_sync_and_foreign_keys() {
 }
 
 #[test]
+fn the_checkpointer_runs_after_a_write_and_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join(FILE_NAME)).unwrap();
+    // Opening (and migrating) commits nothing the checkpointer is told about: it sleeps.
+    assert_eq!(s.checkpointer.as_ref().unwrap().runs(), 0);
+    send(&mut s, "person", "all", "x", &["a"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.checkpointer.as_ref().unwrap().runs() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint after a write"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
 fn a_store_can_move_to_the_task_that_owns_it() {
     fn assert_send<T: Send + 'static>(_: &T) {}
     assert_send(&Store::open_in_memory().unwrap());

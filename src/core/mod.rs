@@ -421,7 +421,10 @@ impl Core {
     pub fn next_deadline(&self) -> Option<Instant> {
         let asks = self.asks.values().flatten().map(|(_, d)| *d).min();
         let controller = self.auto.asking.as_ref().map(|a| a.since + self.s.timeout);
-        asks.into_iter().chain(controller).min()
+        asks.into_iter()
+            .chain(controller)
+            .chain(self.conversation_deadline())
+            .min()
     }
 
     /// The panes a tick looks at again, since silence alone can change their state: those

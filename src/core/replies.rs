@@ -716,4 +716,15 @@ impl Core {
             self.next_round();
         }
     }
+
+    /// The earliest time the conversation needs the core: a handoff's wait, a round's end.
+    pub(super) fn conversation_deadline(&self) -> Option<Instant> {
+        let tasks = self
+            .conv
+            .tasks
+            .values()
+            .flat_map(|t| t.waiters.iter().map(|(_, d)| *d));
+        let round = self.conv.discussion.as_ref().map(|d| d.deadline);
+        tasks.chain(round).min()
+    }
 }

@@ -1037,6 +1037,11 @@ async fn a_handoff_that_waits_too_long_says_pending() {
         }),
     );
     assert!(!fx.iter().any(|e| matches!(e, Effect::Reply { .. })));
+    // The runner is asked to wake the core when the wait runs out.
+    assert!(t
+        .core
+        .next_deadline()
+        .is_some_and(|d| d <= T::now() + Duration::from_secs(2)));
     tokio::time::advance(Duration::from_secs(3)).await;
     let fx = t.ev(Event::Tick);
     assert_eq!(reply(&fx).as_ref().unwrap()["status"], "pending");

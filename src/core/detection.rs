@@ -157,7 +157,11 @@ impl Core {
                 track.turn += 1;
                 track.block_this_turn = false;
                 track.asked_this_turn = false;
-                track.capped_reported = false;
+                // A quick turn (its reply already on screen) draws no new block: a capped one
+                // still there is the same one.
+                if !quick_turn {
+                    track.capped_reported = false;
+                }
                 track.awaiting = None;
             }
             // While text sits in the prompt, the composer can hide the reply area (Codex shows

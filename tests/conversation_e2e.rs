@@ -247,3 +247,29 @@ fn a_line_the_person_types_into_a_pane_is_in_the_history_with_the_agents_reply()
     let reply = replies_to(&mut person, &id, 1);
     assert_eq!(reply[0]["content"], "a thinks: what changed today?");
 }
+
+#[test]
+fn the_chat_seat_starts_and_stops_a_discussion() {
+    // b answers slowly: /stop comes while round one is under way.
+    let a = replier("a");
+    let b = "on-input\nbusy 3s\nsay b thinks: $INPUT\nend\n";
+    let server = agents(&[("a", &a), ("b", b)]);
+    let state = tempfile::tempdir().expect("dir");
+    let daemon = start(&server, state.path());
+    let out = common::chat_lines(&server, state.path(), "/discuss 3 tabs or spaces?\n");
+    let text = common::output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("3 rounds among a, b"), "{text}");
+    let started = daemon.wait_event("the discussion", |e| e["event"] == "discuss");
+    let id = started["id"].as_str().unwrap().to_string();
+    let mut person = Raw::connect(state.path());
+    replies_to(&mut person, &id, 1);
+    let out = common::chat_lines(&server, state.path(), "/stop\n");
+    let text = common::output_text(&out);
+    assert!(text.contains(&format!("discussion {id} stopped")), "{text}");
+    // b's reply still comes back, and nothing more is relayed to anyone.
+    daemon.wait_event("b's reply", |e| e["event"] == "reply" && e["from"] == "b");
+    assert_eq!(sim_inputs(&server, "a"), ["[from person] tabs or spaces?"]);
+    assert_eq!(sim_inputs(&server, "b"), ["[from person] tabs or spaces?"]);
+    assert_eq!(daemon.count(|e| e["event"] == "relay"), 0);
+}

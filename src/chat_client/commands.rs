@@ -18,6 +18,8 @@ pub(super) const HELP: &str = "\
 /pause [name]    hold the messages for one agent, or everyone; /resume [name] lets them go
 /list            the agents and their states
 /history [N]     the last N messages (20)
+/discuss N text  a round table: the agents answer, each answer goes to the others, N rounds
+/stop            end the discussion at once
 /quit            leave (or Ctrl-D, or Ctrl-C on an empty line)";
 
 /// What a line asks for.
@@ -37,6 +39,12 @@ pub enum Action {
     Resume(Option<String>),
     List,
     History(u32),
+    /// `/discuss N text`.
+    Discuss {
+        rounds: u32,
+        content: String,
+    },
+    Stop,
     Help,
     Quit,
 }
@@ -73,6 +81,17 @@ fn parse_command(cmd: &str) -> Result<Action, String> {
         "help" | "h" | "?" => Ok(Action::Help),
         "list" | "agents" | "ls" => Ok(Action::List),
         "pause" => Ok(Action::Pause(one_name(&args)?)),
+        "stop" if args.is_empty() => Ok(Action::Stop),
+        "discuss" => match args.split_first() {
+            Some((n, text)) if !text.is_empty() => match n.parse::<u32>() {
+                Ok(rounds) if rounds >= 1 => Ok(Action::Discuss {
+                    rounds,
+                    content: text.join(" "),
+                }),
+                _ => Err("/discuss N text: N is the number of rounds (1 to 10)".into()),
+            },
+            _ => Err("/discuss N text: the number of rounds, then what to discuss".into()),
+        },
         "resume" => Ok(Action::Resume(one_name(&args)?)),
         "history" => match args.as_slice() {
             [] => Ok(Action::History(HISTORY_DEFAULT)),
@@ -157,6 +176,16 @@ mod tests {
         assert!(parse_line("/history 0").is_err());
         assert!(parse_line("/history x").is_err());
         assert_eq!(parse_line("/list").unwrap(), Some(Action::List));
+        assert_eq!(
+            parse_line("/discuss 2 tabs or spaces?").unwrap(),
+            Some(Action::Discuss {
+                rounds: 2,
+                content: "tabs or spaces?".into()
+            })
+        );
+        assert!(parse_line("/discuss two things").is_err());
+        assert!(parse_line("/discuss 3").is_err());
+        assert_eq!(parse_line("/stop").unwrap(), Some(Action::Stop));
         assert_eq!(parse_line("/quit").unwrap(), Some(Action::Quit));
         let e = parse_line("/tmp/x is full").unwrap_err();
         assert!(e.contains("@all /tmp/x"), "{e}");

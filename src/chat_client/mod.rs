@@ -390,6 +390,32 @@ impl Chat {
                     .collect::<Vec<_>>()
                     .join("\n"))
             }
+            Action::Discuss { rounds, content } => {
+                let params = crate::api::protocol::DiscussParams {
+                    content,
+                    rounds,
+                    to: None,
+                    round_seconds: None,
+                };
+                let r: crate::api::protocol::DiscussResult =
+                    self.client.call_as(method::CHAT_DISCUSS, &params).await?;
+                Ok(format!(
+                    "discussion {}: {} rounds among {}",
+                    r.id,
+                    r.rounds,
+                    r.agents.join(", ")
+                ))
+            }
+            Action::Stop => {
+                let r: crate::api::protocol::StopResult =
+                    self.client.call_as(method::CHAT_STOP, &Empty {}).await?;
+                Ok(match r.stopped {
+                    Some(id) => {
+                        format!("discussion {id} stopped ({} relays withdrawn)", r.withdrawn)
+                    }
+                    None => "no discussion is under way".to_string(),
+                })
+            }
             Action::Help => Ok(HELP.to_string()),
             Action::Quit => Ok(String::new()),
         }

@@ -11,7 +11,9 @@ use crate::api::protocol::{
 const REQUEST_LINES: usize = 8;
 
 /// The `/commands`, for completion.
-pub(super) const COMMANDS: &[&str] = &["help", "history", "key", "list", "pause", "quit", "resume"];
+pub(super) const COMMANDS: &[&str] = &[
+    "discuss", "help", "history", "key", "list", "pause", "quit", "resume", "stop",
+];
 
 /// The colours names are shown in: each name always gets the same one.
 const PALETTE: &[nu_ansi_term::Color] = &[
@@ -128,11 +130,16 @@ pub fn format_message(m: &ChatMessage) -> String {
 /// [`format_message`], with the names in their colours when `colour`.
 pub fn format_message_in(m: &ChatMessage, colour: bool) -> String {
     format!(
-        "{} {} → {}{}: {}",
+        "{} {} → {}{}{}: {}",
         clock(&m.ts),
         paint_name(&clean(&m.from), colour),
         paint_name(&clean(&m.to), colour),
         if m.urgent { " (urgent)" } else { "" },
+        if m.in_reply_to.is_some() {
+            " (reply)"
+        } else {
+            ""
+        },
         indent_rest(&clean(&m.content))
     )
 }

@@ -140,7 +140,23 @@ pub fn format_message_in(m: &ChatMessage, colour: bool) -> String {
         } else {
             ""
         },
-        indent_rest(&clean(&m.content))
+        indent_rest(&short_form(&clean(&m.content), m.in_reply_to.is_some()))
+    )
+}
+
+/// Replies longer than this many lines show their first lines; the store keeps them whole.
+const REPLY_LINES: usize = 15;
+
+fn short_form(text: &str, reply: bool) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if !reply || lines.len() <= REPLY_LINES {
+        return text.to_string();
+    }
+    let shown = REPLY_LINES - 3;
+    format!(
+        "{}\n… {} more lines (the whole reply: chat.history, MCP read_messages)",
+        lines[..shown].join("\n"),
+        lines.len() - shown
     )
 }
 
@@ -204,6 +220,35 @@ pub fn render_event_in(n: &Notification, colour: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_reply_shows_its_start_and_says_the_rest_is_kept() {
+        let long: Vec<String> = (1..=40).map(|i| format!("line {i}")).collect();
+        let m = ChatMessage {
+            id: "m-1".into(),
+            ts: "2026-01-02T03:04:05Z".into(),
+            from: "codex".into(),
+            to: "person".into(),
+            content: long.join("\n"),
+            urgent: false,
+            meta: None,
+            in_reply_to: Some("m-0".into()),
+            deliveries: vec![],
+        };
+        let s = format_message(&m);
+        assert!(s.contains("codex → person (reply): line 1\n"), "{s}");
+        assert!(s.contains("line 12\n") && !s.contains("line 13"), "{s}");
+        assert!(
+            s.ends_with("… 28 more lines (the whole reply: chat.history, MCP read_messages)"),
+            "{s}"
+        );
+        // A message that is not a reply is shown whole.
+        let m = ChatMessage {
+            in_reply_to: None,
+            ..m
+        };
+        assert!(format_message(&m).contains("line 40"));
+    }
 
     #[test]
     fn incoming_text_cannot_move_the_cursor() {

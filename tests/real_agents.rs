@@ -51,13 +51,14 @@ fn last_text(port: u16) -> String {
         .unwrap_or_default()
 }
 
-fn run(agent: &str, point: &str, port: u16) {
+/// The mock model with `script` on `port`, and the real `agent` in pane `macs:0.0` of a new
+/// private tmux server, labelled `label`.
+fn start_agent(agent: &str, port: u16, script: &Path, label: &str) -> TmuxServer {
     let h = harness();
-    let script = h.join("scripts/controller-request.txt");
     let _ = Command::new(h.join("stop-all.sh")).output();
     let out = Command::new(h.join("start-mock.sh"))
         .arg(port.to_string())
-        .arg(&script)
+        .arg(script)
         .output()
         .expect("start the mock");
     assert!(out.status.success(), "{}", common::output_text(&out));
@@ -69,14 +70,18 @@ fn run(agent: &str, point: &str, port: u16) {
         .output()
         .expect("start the agent");
     assert!(out.status.success(), "{}", common::output_text(&out));
-    server.ok(&[
-        "set-option",
-        "-p",
-        "-t",
-        "macs:0.0",
-        "@macs-agent",
+    server.ok(&["set-option", "-p", "-t", "macs:0.0", "@macs-agent", label]);
+    server
+}
+
+fn run(agent: &str, point: &str, port: u16) {
+    let h = harness();
+    let server = start_agent(
+        agent,
+        port,
+        &h.join("scripts/controller-request.txt"),
         "worker",
-    ]);
+    );
     let state = tempfile::tempdir().expect("state");
     let args = ["--mode", "manual", "--no-heuristic"];
     let daemon = Daemon::start_env(&server, state.path(), &args, &[("MACS_CRASH_AT", point)]);
@@ -199,25 +204,10 @@ fn replies(agent: &str, port: u16) {
         eprintln!("../shared/real-agents is not here; skipped");
         return;
     }
-    let _ = Command::new(h.join("stop-all.sh")).output();
     let dir = tempfile::tempdir().expect("dir");
     let script = dir.path().join("replies.txt");
     std::fs::write(&script, REPLY_SCRIPT).expect("script");
-    let out = Command::new(h.join("start-mock.sh"))
-        .arg(port.to_string())
-        .arg(&script)
-        .output()
-        .expect("start the mock");
-    assert!(out.status.success(), "{}", common::output_text(&out));
-    let server = TmuxServer::start("macs", "sleep 600");
-    let out = Command::new(h.join("run-agent.sh"))
-        .args([agent, "macs", "macs:0.0"])
-        .env("AH_SOCKET", &server.name)
-        .env("AH_PORT", port.to_string())
-        .output()
-        .expect("start the agent");
-    assert!(out.status.success(), "{}", common::output_text(&out));
-    server.ok(&["set-option", "-p", "-t", "macs:0.0", "@macs-agent", agent]);
+    let server = start_agent(agent, port, &script, agent);
     let state = tempfile::tempdir().expect("state");
     let daemon = Daemon::start(
         &server,

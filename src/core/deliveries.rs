@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use tracing::{debug, warn};
 
 use crate::api::protocol as p;
@@ -21,7 +21,6 @@ use crate::store::{DeliveryStatus as DS, Message, MessageKind, Stage};
 use crate::tmux::command::KeyName;
 use crate::tmux::PaneId;
 
-use super::replies::Thread;
 use super::{Core, Effect, How, Job, View};
 
 /// What an item is, so its outcome can be recorded.
@@ -42,6 +41,27 @@ pub enum ItemKind {
     Notice,
     /// A key the person sends.
     Key(KeyName),
+}
+
+/// What a chat message is part of (from its `meta`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Thread {
+    /// `task.assign`: the reply is typed back into the sender.
+    pub assign: bool,
+    /// Part of a discussion (its round).
+    pub round: Option<u32>,
+}
+
+impl Thread {
+    pub fn from_meta(meta: &Value) -> Thread {
+        Thread {
+            assign: meta.get("task").and_then(Value::as_str) == Some("assign"),
+            round: meta
+                .get("round")
+                .and_then(Value::as_u64)
+                .map(|r| r.min(u64::from(u32::MAX)) as u32),
+        }
+    }
 }
 
 /// One journal row waiting for (or being typed into) a pane.

@@ -28,7 +28,7 @@ use crate::store::{DeliveryStatus, MessageKind, NewMessage};
 use crate::tmux::PaneId;
 
 use super::chat::wire_message;
-use super::deliveries::{Item, ItemKind};
+use super::deliveries::{Item, ItemKind, Thread};
 use super::{first_line, CallId, Core, Effect};
 
 /// How long `task.handoff` waits when the caller does not say.
@@ -41,27 +41,6 @@ const ROUND_SECONDS: u64 = 300;
 pub const MAX_ROUNDS: u32 = 10;
 /// Tasks remembered for `task.get` (the oldest are forgotten first).
 const MAX_TASKS: usize = 1000;
-
-/// What a chat message is part of (from its `meta`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Thread {
-    /// `task.assign`: the reply is typed back into the sender.
-    pub assign: bool,
-    /// Part of a discussion (its round).
-    pub round: Option<u32>,
-}
-
-impl Thread {
-    pub fn from_meta(meta: &Value) -> Thread {
-        Thread {
-            assign: meta.get("task").and_then(Value::as_str) == Some("assign"),
-            round: meta
-                .get("round")
-                .and_then(Value::as_u64)
-                .map(|r| r.min(u64::from(MAX_ROUNDS)) as u32),
-        }
-    }
-}
 
 /// The input that started an agent's turn: the reply goes back to `from`, `in_reply_to`
 /// `message`.

@@ -6,6 +6,7 @@
 //! and the printer. In one loop it turns what arrives into core events, hands each event to
 //! [`Core::handle`], and carries out the effects it gets back, in order ([`effects`]).
 
+mod calls;
 mod claim;
 pub mod controller;
 mod effects;
@@ -21,10 +22,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::api::protocol::{self as p, method, RpcError};
-use crate::api::server::{ApiMsg, Call, Subscribers};
+use crate::api::protocol::RpcError;
+use crate::api::server::{ApiMsg, Subscribers};
 use crate::config::Config;
-use crate::core::{Core, Event, PaneSeen, Request, Settings};
+use crate::core::{Core, Event, PaneSeen, Settings};
 use crate::detect::heuristic::Heuristics;
 use crate::detect::Profiles;
 use crate::inject::{InjectOptions, Look};
@@ -556,150 +557,6 @@ impl Runner {
         }
     }
 
-    async fn api(&mut self, msg: ApiMsg) {
-        if let ApiMsg::Gone { conn_id } = &msg {
-            let conn = *conn_id;
-            self.feed(Event::Gone { conn }).await;
-        }
-        let Some(call) = self.subs.handle(msg) else {
-            return;
-        };
-        if self.cfg.dry_run {
-            let _ = call
-                .reply
-                .send(Err(RpcError::unavailable("dry run: no API")));
-            return;
-        }
-        if matches!(
-            call.method.as_str(),
-            method::PANE_STATUS | method::PANE_SNAPSHOT
-        ) {
-            let result = self.pane_call(&call).await;
-            let _ = call.reply.send(result);
-            return;
-        }
-        let request = match Request::parse(&call.method, call.params.clone()) {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                let _ = call
-                    .reply
-                    .send(Err(RpcError::method_not_found(&call.method)));
-                return;
-            }
-            Err(e) => {
-                let _ = call.reply.send(Err(e));
-                return;
-            }
-        };
-        self.next_call += 1;
-        let id = self.next_call;
-        let agent = self.identity(call.client.peer_pid).await;
-        self.calls.insert(id, call.reply);
-        self.feed(Event::Call {
-            call: id,
-            conn: call.client.conn_id,
-            agent,
-            request,
-        })
-        .await;
-        self.look_dirty().await;
-    }
-
-    /// Who a connection is: the agent whose pane the calling process runs in (its pid descends
-    /// from the pane's process), else the person. Decided from the socket's peer credentials on
-    /// each call, so a process cannot keep an identity it had.
-    async fn identity(&self, peer: Option<u32>) -> Option<String> {
-        let pane = self.pane_of_process(peer?)?;
-        if let Some(name) = self.core.identity_of(pane) {
-            return Some(name);
-        }
-        // A label the registry knows (the person's `chat` pane, a pane that is no agent) is
-        // the answer; only an unlabelled pane may have been labelled a moment ago.
-        if self.panes.get(pane).is_some_and(|p| p.info.label.is_some()) {
-            return None;
-        }
-        // A pane labelled a moment ago (an agent's MCP server can connect before the label's
-        // change reaches us): ask tmux for the label now.
-        let label = self
-            .client
-            .run(&Command::show_option_value(
-                OptionScope::Pane(Target::Pane(pane)),
-                crate::pane::LABEL_OPTION,
-            ))
-            .await
-            .ok()?
-            .into_iter()
-            .next()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty() && l != crate::names::CHAT_LABEL)?;
-        Some(label)
-    }
-
-    /// The pane a process runs in (its pid descends from the pane's process).
-    fn pane_of_process(&self, peer: u32) -> Option<PaneId> {
-        let mut pid = peer;
-        let panes: HashMap<u32, PaneId> = self
-            .panes
-            .iter()
-            .filter(|p| p.info.pid != 0)
-            .map(|p| (p.info.pid, p.id()))
-            .collect();
-        for _ in 0..64 {
-            if let Some(pane) = panes.get(&pid) {
-                return Some(*pane);
-            }
-            match parent_of(pid) {
-                Some(parent) if parent > 1 && parent != pid => pid = parent,
-                _ => return None,
-            }
-        }
-        None
-    }
-
-    /// `pane.status` and `pane.snapshot`, answered from the screen models.
-    async fn pane_call(&self, call: &Call) -> Result<serde_json::Value, RpcError> {
-        let target = call
-            .params
-            .get("target")
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| RpcError::invalid_params("missing `target`"))?
-            .to_string();
-        let id = self
-            .panes
-            .find(&target)
-            .await
-            .map_err(|e| RpcError::not_found(e.to_string()))?;
-        let pane = self
-            .panes
-            .get(id)
-            .ok_or_else(|| RpcError::not_found(format!("pane {id} closed")))?;
-        if call.method == method::PANE_STATUS {
-            let c = pane.classify(&self.profiles, self.cfg.busy_lines);
-            p::result(&p::PaneStatusResult {
-                pane: id.to_string(),
-                state: c.state.into(),
-                profile: c.profile,
-                target: Some(pane.info.target()),
-                label: pane.info.label.clone(),
-                title: Some(pane.info.title.clone()),
-                current_command: Some(pane.info.current_command.clone()),
-                reason: Some(c.reason),
-            })
-        } else {
-            let s: p::PaneSnapshotParams = p::params(call.params.clone())?;
-            let n = s.lines.unwrap_or(200) as usize;
-            let mut lines = pane.lines();
-            while lines.last().is_some_and(|l| l.trim().is_empty()) {
-                lines.pop();
-            }
-            let skip = lines.len().saturating_sub(n);
-            p::result(&p::PaneSnapshotResult {
-                pane: id.to_string(),
-                lines: lines.split_off(skip),
-            })
-        }
-    }
-
     /// The outbox watcher saw a file: read it at once when its writer is done (closed after
     /// writing, renamed into place), else once it stays quiet for [`OUTBOX_SETTLE`].
     async fn outbox_event(&mut self, ev: OutboxEvent) {
@@ -890,14 +747,6 @@ fn count_starts(data: &[u8]) -> usize {
         .iter()
         .map(|m| data.windows(m.len()).filter(|w| w == m).count())
         .sum()
-}
-
-/// A process's parent, from `/proc/PID/stat` (the field after the command, which is in
-/// parentheses and may itself hold spaces and parentheses).
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn spawn_signal_handler(cancel: CancellationToken) {

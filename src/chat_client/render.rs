@@ -83,14 +83,18 @@ pub(super) fn describe_agents(r: &AgentsListResult) -> String {
     )];
     for a in &r.agents {
         out.push(format!(
-            "{:<w$}  {:<5}  {:<11}  {:<7}  {:>6}  {:>4}{}",
+            "{:<w$}  {:<5}  {:<11}  {:<7}  {:>6}  {:>4}{}{}",
             clean(&a.name),
             clean(&a.pane),
             clean(&a.profile),
             a.state,
             a.queued,
             a.held,
-            if a.paused { "  paused" } else { "" }
+            if a.paused { "  paused" } else { "" },
+            a.replying_to
+                .as_deref()
+                .map(|m| format!("  reply to {} due", clean(m)))
+                .unwrap_or_default()
         ));
     }
     out.join("\n")

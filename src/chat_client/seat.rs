@@ -286,6 +286,9 @@ pub(super) fn summary(agents: &[AgentInfo], colour: bool) -> String {
             if a.held > 0 {
                 s.push_str(&format!(" {}h", a.held));
             }
+            if a.replying_to.is_some() {
+                s.push_str(" (reply due)");
+            }
             s
         })
         .collect::<Vec<_>>()
@@ -409,6 +412,7 @@ mod tests {
             held,
             paused,
             typing: false,
+            replying_to: None,
         };
         let s = summary(
             &[

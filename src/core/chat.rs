@@ -343,6 +343,7 @@ impl Core {
                 queued: (slot.map(|s| s.queue.len()).unwrap_or(0) + held) as u32,
                 held: held as u32,
                 paused: self.paused.contains(&name),
+                replying_to: slot.and_then(|s| s.track.origin.as_ref().map(|o| o.message.clone())),
                 typing: slot.is_some_and(|s| {
                     s.queue.in_flight.is_none()
                         && s.prompt.as_deref().is_some_and(|p| !p.trim().is_empty())

@@ -131,6 +131,9 @@ pub struct AgentInfo {
     /// Its prompt holds text the bridge did not type (someone is writing there).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub typing: bool,
+    /// A turn this message started is under way: the agent's reply to it is still to come.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replying_to: Option<String>,
 }
 
 /// `daemon.info` result: how the daemon is doing.

@@ -23,6 +23,8 @@ const BUSY_LINES: (u64, u64) = (1, 10_000);
 const BLOCK_BYTES: (u64, u64) = (256, 16 * 1024 * 1024);
 const BLOCK_LINES: (u64, u64) = (1, 100_000);
 const RESPONSE_BYTES: (u64, u64) = (1, 16 * 1024 * 1024);
+const GUARD_COUNT: (u64, u64) = (1, 1000);
+const RATE_WINDOW_SECS: (u64, u64) = (1, 86_400);
 
 /// Settings from the command line: each `Some` beats the environment and the file.
 #[derive(Debug, Clone, Default)]
@@ -158,6 +160,27 @@ impl Config {
             if let Some(v) = l.response_bytes {
                 self.limits.response_bytes =
                     in_range(&o, "limits.response_bytes", v, RESPONSE_BYTES)?;
+            }
+        }
+        if let Some(g) = raw.guards {
+            let count = |name: &str, v: u64| -> Result<u32, ConfigError> {
+                Ok(in_range(&o, name, v, GUARD_COUNT)? as u32)
+            };
+            if let Some(v) = g.heuristic_streak {
+                self.guards.heuristic_streak = count("guards.heuristic_streak", v)?;
+            }
+            if let Some(v) = g.same_request {
+                self.guards.same_request = count("guards.same_request", v)?;
+            }
+            if let Some(v) = g.max_hops {
+                self.guards.max_hops = count("guards.max_hops", v)?;
+            }
+            if let Some(v) = g.max_rate {
+                self.guards.max_rate = count("guards.max_rate", v)?;
+            }
+            if let Some(v) = g.rate_window_secs {
+                self.guards.rate_window_secs =
+                    in_range(&o, "guards.rate_window_secs", v, RATE_WINDOW_SECS)?;
             }
         }
         if let Some(p) = raw.profiles {

@@ -41,7 +41,8 @@ mod tests;
 pub use layered::Overrides;
 pub use raw::RawConfig;
 pub use resolved::{
-    AgentConfig, Config, ConfigError, Injection, Limits, Mode, Origin, ProfileSettings, Rule,
+    AgentConfig, Config, ConfigError, Guards, Injection, Limits, Mode, Origin, ProfileSettings,
+    Rule,
 };
 
 /// The config file looked for in the state dir.

@@ -28,6 +28,7 @@ pub struct RawConfig {
     pub(super) lines: Option<u64>,
     pub(super) busy_lines: Option<u64>,
     pub(super) limits: Option<RawLimits>,
+    pub(super) guards: Option<RawGuards>,
     pub(super) profiles: Option<RawProfiles>,
     pub(super) controller_backends: Option<Vec<String>>,
     pub(super) controller_cmd: Option<String>,
@@ -62,6 +63,17 @@ pub(super) struct RawLimits {
     pub(super) block_bytes: Option<u64>,
     pub(super) block_lines: Option<u64>,
     pub(super) response_bytes: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGuards {
+    pub(super) heuristic_streak: Option<u64>,
+    pub(super) same_request: Option<u64>,
+    pub(super) max_hops: Option<u64>,
+    pub(super) max_rate: Option<u64>,
+    pub(super) rate_window_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -94,6 +94,37 @@ pub struct Limits {
     pub response_bytes: u64,
 }
 
+/// The loop guards: how far automatic answers and agents talking to agents may go before the
+/// person is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guards {
+    /// Heuristic requests of one worker answered automatically in a row (no request block
+    /// between) before the next goes to the person, default 3.
+    pub heuristic_streak: u32,
+    /// Times the same request text is answered automatically before it goes to the person,
+    /// default 2.
+    pub same_request: u32,
+    /// Messages from agent to agent to agent… beyond this many hops from the person are held,
+    /// default 4.
+    pub max_hops: u32,
+    /// Messages one agent may send within `rate_window_secs` before the next are held,
+    /// default 10 in 60 s.
+    pub max_rate: u32,
+    pub rate_window_secs: u64,
+}
+
+impl Default for Guards {
+    fn default() -> Guards {
+        Guards {
+            heuristic_streak: 3,
+            same_request: 2,
+            max_hops: 4,
+            max_rate: 10,
+            rate_window_secs: 60,
+        }
+    }
+}
+
 /// Agent profiles beyond the built-in ones.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProfileSettings {
@@ -130,6 +161,7 @@ pub struct Config {
     /// `TARGET_PANE_BUSY_LINES`, default 40.
     pub busy_lines: usize,
     pub limits: Limits,
+    pub guards: Guards,
     pub profiles: ProfileSettings,
     /// Controller backends in order, from [`super::CONTROLLER_BACKENDS`]; empty: the mode's default.
     pub controller_backends: Vec<String>,
@@ -258,6 +290,7 @@ impl Config {
                 block_lines: 500,
                 response_bytes: 65536,
             },
+            guards: Guards::default(),
             profiles: ProfileSettings::default(),
             controller_backends: Vec::new(),
             controller_cmd: String::new(),

@@ -366,6 +366,13 @@ fn example_shows_every_key() {
             block_lines: Some(0),
             response_bytes: Some(0),
         }),
+        guards: Some(super::raw::RawGuards {
+            heuristic_streak: Some(0),
+            same_request: Some(0),
+            max_hops: Some(0),
+            max_rate: Some(0),
+            rate_window_secs: Some(0),
+        }),
         profiles: Some(RawProfiles {
             files: Some(vec![]),
             panes: Some(BTreeMap::new()),
@@ -504,4 +511,29 @@ fn the_examples_agents_parse_when_uncommented() {
         cfg.agents[0].command.as_deref(),
         Some("claude --model sonnet")
     );
+}
+
+#[test]
+fn the_loop_guards_are_settings_with_sane_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(FILE_NAME),
+        "guards:\n  max_hops: 2\n  max_rate: 30\n  rate_window_secs: 10\n  heuristic_streak: 5\n",
+    )
+    .unwrap();
+    let load_at = |d: &std::path::Path| Config::load(&Overrides::default(), &no_env, d);
+    let cfg = load_at(dir.path()).unwrap();
+    assert_eq!(cfg.guards.max_hops, 2);
+    assert_eq!(cfg.guards.max_rate, 30);
+    assert_eq!(cfg.guards.rate_window_secs, 10);
+    assert_eq!(cfg.guards.heuristic_streak, 5);
+    assert_eq!(cfg.guards.same_request, 2, "the default stays");
+    std::fs::write(dir.path().join(FILE_NAME), "guards:\n  max_hops: 0\n").unwrap();
+    let e = load_at(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("guards.max_hops") && e.contains("1 to 1000"),
+        "{e}"
+    );
+    std::fs::write(dir.path().join(FILE_NAME), "guards:\n  max_hop: 3\n").unwrap();
+    assert!(load_at(dir.path()).is_err(), "a misspelt key is an error");
 }

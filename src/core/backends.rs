@@ -89,13 +89,6 @@ pub struct ExecDone {
     pub result: Result<String, String>,
 }
 
-/// After this many heuristic requests in a row answered automatically (no request block in
-/// between), the next goes to the person: a worker that ends every turn with "Done." and a
-/// controller that always answers would otherwise talk forever.
-pub const MAX_HEURISTIC_STREAK: u32 = 3;
-/// After the same request was answered automatically this many times, it goes to the person.
-pub const MAX_SAME_REQUEST: usize = 2;
-
 /// What the loop guard remembers of one asking agent.
 #[derive(Debug, Default)]
 pub struct Guard {
@@ -149,19 +142,25 @@ impl Core {
         if !self.s.auto {
             return;
         }
+        // A worker that ends every turn with "Done." and a controller that always answers would
+        // otherwise talk forever (`guards:` in the config).
+        let (max_streak, max_same) = (
+            self.s.guards.heuristic_streak,
+            self.s.guards.same_request as usize,
+        );
         let guard = self.auto.guards.entry(agent.to_string()).or_default();
         if kind == RequestKind::Block {
             guard.streak = 0;
         }
         let norm = blocks::normalize(text);
         let same = guard.answered.iter().filter(|a| **a == norm).count();
-        let why = if kind == RequestKind::Heuristic && guard.streak >= MAX_HEURISTIC_STREAK {
+        let why = if kind == RequestKind::Heuristic && guard.streak >= max_streak {
             Some(format!(
                 "loop guard: {} questions in a row at the end of {agent}'s turns were answered \
                  automatically; a person decides whether it goes on",
                 guard.streak
             ))
-        } else if same >= MAX_SAME_REQUEST {
+        } else if same >= max_same {
             Some(format!(
                 "loop guard: {agent} asked this {} times already and got automatic answers; a \
                  person decides whether it goes on",

@@ -11,13 +11,6 @@ use crate::tmux::PaneId;
 
 use super::{first_line, Core};
 
-/// Messages from agent to agent to agent… beyond this many hops from the person are held.
-pub const MAX_HOPS: u32 = 4;
-/// Messages one agent may send within [`RATE_WINDOW`] before the next are held.
-pub const MAX_RATE: usize = 10;
-/// The window of the send rate.
-pub const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
-
 pub(super) fn store_err(e: StoreError) -> RpcError {
     if e.is_bad_input() {
         RpcError::invalid_params(e.to_string())
@@ -181,6 +174,9 @@ impl Core {
     /// The hop count of a message `from` sends now, and why it must be held, if it must.
     fn agent_limits(&mut self, from: &str) -> (u32, Option<String>) {
         let now = self.now;
+        let g = &self.s.guards;
+        let (max_hops, max_rate) = (g.max_hops, g.max_rate as usize);
+        let window = std::time::Duration::from_secs(g.rate_window_secs);
         let Some(pane) = self.agents.pane_of(from) else {
             return (1, None);
         };
@@ -189,21 +185,21 @@ impl Core {
         while slot
             .sent
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= RATE_WINDOW)
+            .is_some_and(|t| now.duration_since(*t) >= window)
         {
             slot.sent.pop_front();
         }
         slot.sent.push_back(now);
-        let why = if hop > MAX_HOPS {
+        let why = if hop > max_hops {
             Some(format!(
                 "it is {hop} messages away from the person (agents answering agents; the limit \
-                 is {MAX_HOPS})"
+                 is {max_hops})"
             ))
-        } else if slot.sent.len() > MAX_RATE {
+        } else if slot.sent.len() > max_rate {
             Some(format!(
-                "{from} sent {} messages within {}s (the limit is {MAX_RATE})",
+                "{from} sent {} messages within {}s (the limit is {max_rate})",
                 slot.sent.len(),
-                RATE_WINDOW.as_secs()
+                window.as_secs()
             ))
         } else {
             None

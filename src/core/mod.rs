@@ -238,6 +238,7 @@ pub struct Settings {
     pub state_dir: PathBuf,
     pub agents: Vec<AgentConfig>,
     pub routes: std::collections::BTreeMap<String, Vec<String>>,
+    pub guards: crate::config::Guards,
 }
 
 impl Settings {
@@ -260,6 +261,7 @@ impl Settings {
             state_dir: cfg.state_dir.clone(),
             agents: cfg.agents.clone(),
             routes: cfg.routes.clone(),
+            guards: cfg.guards.clone(),
         }
     }
 }

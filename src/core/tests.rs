@@ -1150,3 +1150,30 @@ async fn a_line_the_person_typed_into_a_pane_is_their_message_and_gets_the_reply
     let fx = t.ev(seen(2, PaneState::Idle, None, &[]));
     assert!(printed(&fx, "typed").is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_send_rate_is_a_setting() {
+    let mut s = settings(false);
+    s.guards.max_rate = 1;
+    let mut t = T::new(s);
+    t.ev(Event::Panes(vec![
+        info(0, "worker"),
+        info(2, "a1"),
+        info(3, "a2"),
+    ]));
+    let send = |content: &str| {
+        Request::ChatSend(p::ChatSendParams {
+            content: content.into(),
+            ..Default::default()
+        })
+    };
+    let fx = call_as(&mut t, Some("a1"), 5, send("@a2 one"));
+    assert!(printed(&fx, "held").is_empty(), "{fx:?}");
+    let fx = call_as(&mut t, Some("a1"), 5, send("@a2 two"));
+    let held = printed(&fx, "held");
+    assert_eq!(held.len(), 1, "{fx:?}");
+    assert!(held[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("the limit is 1"));
+}

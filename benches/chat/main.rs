@@ -56,7 +56,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use macs_bridge::api::client::{ApiClient, Caller};
 use macs_bridge::api::protocol::{event, method};
 use macs_bridge::store::{DeliveryStatus, NewMessage, Store};
-use macs_bridge::tmux::oneshot::{Socket, Tmux};
 use macs_bridge::tmux::PaneId;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -73,7 +72,7 @@ use latency::{check_logs, latency, Latency};
 use setup::{start_agents, start_daemon, Agent, CpuMeter};
 use throughput::{flood, resume_and_type, store_case, Flood, StoreCase, Typing};
 
-use common::{cpu_seconds, on_signal_clean_up, pct, Observer, Process, Server};
+use common::{cpu_seconds, pct, runtime_with_tmux, Observer, Process, Server};
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_macs-bridge");
 const AGENTS: usize = 10;
@@ -124,27 +123,9 @@ fn main() {
     let samples = numbers.next().unwrap_or(500) as usize;
     let seconds = numbers.next().unwrap_or(8);
     let case = Duration::from_secs(seconds.max(1));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let probe = Tmux::new(Socket::Name(format!(
-        "macs-chat-bench-probe-{}",
-        std::process::id()
-    )));
-    match rt.block_on(probe.check_version()) {
-        Ok(v) if !v.is_too_old() => {}
-        Ok(v) => {
-            println!("skipped: {} is older than 3.2", v.text);
-            return;
-        }
-        Err(e) => {
-            println!("skipped: no usable tmux ({e})");
-            return;
-        }
-    }
-    on_signal_clean_up(&rt);
+    let Some(rt) = runtime_with_tmux("chat-bench", 2) else {
+        return;
+    };
     println!("machine: {}", machine());
     println!(
         "{samples} latency samples (after {WARMUP} warm-up ones); {seconds} s per throughput case; bridge: {BRIDGE}"

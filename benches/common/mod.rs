@@ -200,6 +200,33 @@ impl Drop for Process {
     }
 }
 
+/// The bench's runtime with `workers` threads, once tmux is known to be usable (≥ 3.2), with
+/// the clean-up on Ctrl-C installed; `None` (having said why) when the bench must be skipped.
+pub fn runtime_with_tmux(bench: &str, workers: usize) -> Option<tokio::runtime::Runtime> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let probe = Tmux::new(Socket::Name(format!(
+        "macs-{bench}-probe-{}",
+        std::process::id()
+    )));
+    match rt.block_on(probe.check_version()) {
+        Ok(v) if !v.is_too_old() => {}
+        Ok(v) => {
+            println!("skipped: {} is older than 3.2", v.text);
+            return None;
+        }
+        Err(e) => {
+            println!("skipped: no usable tmux ({e})");
+            return None;
+        }
+    }
+    on_signal_clean_up(&rt);
+    Some(rt)
+}
+
 /// On Ctrl-C or SIGTERM: kill what is alive, then exit (no destructor runs then).
 pub fn on_signal_clean_up(rt: &tokio::runtime::Runtime) {
     rt.spawn(async {

@@ -56,7 +56,7 @@ use std::time::{Duration, Instant};
 use macs_bridge::detect::blocks::{find_blocks, BlockKind, Limits};
 use macs_bridge::mailbox::{Mailbox, RequestKind, RequestRecord};
 use macs_bridge::tmux::command::{Command, KeyName, Target};
-use macs_bridge::tmux::oneshot::{Socket, Tmux};
+use macs_bridge::tmux::oneshot::Tmux;
 use macs_bridge::tmux::PaneId;
 
 mod baseline;
@@ -69,7 +69,7 @@ use baseline::{peer_capture, peer_outbox, Peer, Phase};
 use figures::{load_average, print_table};
 use watch::{watch_inboxes, Filed, Observer};
 
-use common::{cpu_seconds, lock, machine, now_us, on_signal_clean_up, pct, Process, Server};
+use common::{cpu_seconds, lock, machine, now_us, pct, runtime_with_tmux, Process, Server};
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_macs-bridge");
 /// The baseline's poll period.
@@ -530,27 +530,9 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(200);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let probe = Tmux::new(Socket::Name(format!(
-        "macs-bench-probe-{}",
-        std::process::id()
-    )));
-    match rt.block_on(probe.check_version()) {
-        Ok(v) if !v.is_too_old() => {}
-        Ok(v) => {
-            println!("skipped: {} is older than 3.2", v.text);
-            return;
-        }
-        Err(e) => {
-            println!("skipped: no usable tmux ({e})");
-            return;
-        }
-    }
-    on_signal_clean_up(&rt);
+    let Some(rt) = runtime_with_tmux("bench", 1) else {
+        return;
+    };
     println!("machine: {}; load average {}", machine(), load_average());
     println!(
         "{samples} requests per case and side (after {WARMUP} warm-up ones); bridge: {BRIDGE}"

@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use macs_bridge::api::client::ApiClient;
 use macs_bridge::api::protocol::method;
-use macs_bridge::tmux::oneshot::{Socket, Tmux};
 use serde_json::json;
 
 #[path = "../common/mod.rs"]
@@ -40,7 +39,7 @@ mod fleet;
 mod replay;
 
 use common::cpu_seconds;
-use common::{machine, on_signal_clean_up, Process, Server};
+use common::{machine, runtime_with_tmux, Process, Server};
 use fleet::{load, start_daemon, start_panes, start_plain_client, Meter, Share};
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_macs-bridge");
@@ -59,27 +58,9 @@ fn main() {
     let kbps = numbers.next().unwrap_or(100).max(1);
     let n = numbers.next().unwrap_or(50).max(2) as usize;
     let measured = Duration::from_secs(seconds);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let probe = Tmux::new(Socket::Name(format!(
-        "macs-panes-bench-probe-{}",
-        std::process::id()
-    )));
-    match rt.block_on(probe.check_version()) {
-        Ok(v) if !v.is_too_old() => {}
-        Ok(v) => {
-            println!("skipped: {} is older than 3.2", v.text);
-            return;
-        }
-        Err(e) => {
-            println!("skipped: no usable tmux ({e})");
-            return;
-        }
-    }
-    on_signal_clean_up(&rt);
+    let Some(rt) = runtime_with_tmux("panes-bench", 2) else {
+        return;
+    };
     println!("machine: {}", machine());
     println!(
         "{n} panes; {seconds} s measured per phase after {} s of warm-up; streaming {kbps} KB/s per pane; bridge: {BRIDGE}",

@@ -69,8 +69,10 @@ use crate::config::ConfigError;
 
 pub use commands::{parse_line, Action};
 use commands::{HELP, HISTORY_MAX, HISTORY_ON_JOIN};
-use render::{describe_agents, describe_send, names_or_nobody};
-pub use render::{format_message, format_message_in, render_event, render_event_in};
+pub use render::{
+    describe_agents, format_message, format_message_in, render_event, render_event_in,
+};
+use render::{describe_send, names_or_nobody};
 use seat::{Seat, SharedBoard, Typed};
 use stdin::{spawn_stdin, Input};
 
@@ -369,7 +371,7 @@ impl Chat {
             Action::List => {
                 let r: AgentsListResult =
                     self.client.call_as(method::AGENTS_LIST, &Empty {}).await?;
-                Ok(describe_agents(&r))
+                Ok(describe_agents(&r.agents))
             }
             Action::History(n) => {
                 let params = ChatHistoryParams {

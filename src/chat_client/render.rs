@@ -3,7 +3,7 @@
 //! agents' screens) is made safe to print first. No I/O.
 
 use crate::api::protocol::{
-    event, AgentStateEvent, AgentsListResult, ChatMessage, ChatSendResult, DeliveryStatus,
+    event, AgentInfo, AgentStateEvent, ChatMessage, ChatSendResult, DeliveryStatus,
     DeliveryUpdateEvent, Notification, RequestDetectedEvent,
 };
 
@@ -66,12 +66,12 @@ pub(super) fn describe_send(r: &ChatSendResult) -> String {
     s
 }
 
-pub(super) fn describe_agents(r: &AgentsListResult) -> String {
-    if r.agents.is_empty() {
+/// The agents as a table (`/list`, `info`).
+pub fn describe_agents(agents: &[AgentInfo]) -> String {
+    if agents.is_empty() {
         return "no agents".into();
     }
-    let w = r
-        .agents
+    let w = agents
         .iter()
         .map(|a| a.name.len())
         .max()
@@ -81,7 +81,7 @@ pub(super) fn describe_agents(r: &AgentsListResult) -> String {
         "{:<w$}  {:<5}  {:<11}  {:<7}  {:>6}  {:>4}",
         "NAME", "PANE", "PROFILE", "STATE", "QUEUED", "HELD"
     )];
-    for a in &r.agents {
+    for a in agents {
         out.push(format!(
             "{:<w$}  {:<5}  {:<11}  {:<7}  {:>6}  {:>4}{}{}",
             clean(&a.name),

@@ -111,28 +111,10 @@ fn agents(info: &DaemonInfoResult) -> String {
     if info.agents.is_empty() {
         return "agents      none\n".into();
     }
-    let w = info
-        .agents
-        .iter()
-        .map(|a| a.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let mut out = format!(
-        "agents\n  {:<w$}  {:<5}  {:<11}  {:<7}  {:>6}  {:>4}\n",
-        "NAME", "PANE", "PROFILE", "STATE", "QUEUED", "HELD"
-    );
-    for a in &info.agents {
-        out.push_str(&format!(
-            "  {:<w$}  {:<5}  {:<11}  {:<7}  {:>6}  {:>4}{}\n",
-            crate::inject::sanitize(&a.name),
-            crate::inject::sanitize(&a.pane),
-            crate::inject::sanitize(&a.profile),
-            a.state,
-            a.queued,
-            a.held,
-            if a.paused { "  paused" } else { "" }
-        ));
+    let table = crate::chat_client::describe_agents(&info.agents);
+    let mut out = "agents\n".to_string();
+    for line in table.lines() {
+        out.push_str(&format!("  {line}\n"));
     }
     out
 }

@@ -147,6 +147,14 @@ fn handoff_returns_the_reply_and_assign_types_it_into_the_caller_once() {
         (back[0]["from"].as_str(), back[0]["to"].as_str()),
         (Some("boss"), Some("worker"))
     );
+    // (Stored with its deliveries at once: none, so it is typed into nobody.)
+    assert!(
+        back[0]["deliveries"]
+            .as_array()
+            .is_none_or(|d| d.is_empty()),
+        "{}",
+        back[0]
+    );
     assert_eq!(sim_inputs(&server, "worker").len(), 2);
     assert_eq!(sim_inputs(&server, "boss").len(), 1);
 }
@@ -269,6 +277,12 @@ fn the_chat_seat_starts_and_stops_a_discussion() {
     assert!(text.contains(&format!("discussion {id} stopped")), "{text}");
     // b's reply still comes back, and nothing more is relayed to anyone.
     daemon.wait_event("b's reply", |e| e["event"] == "reply" && e["from"] == "b");
+    // (A relay would be stored before the reply's event is printed.)
+    let relays = history(&mut person)
+        .into_iter()
+        .filter(|m| m["meta"]["relay"] == true)
+        .count();
+    assert_eq!(relays, 0);
     assert_eq!(sim_inputs(&server, "a"), ["[from person] tabs or spaces?"]);
     assert_eq!(sim_inputs(&server, "b"), ["[from person] tabs or spaces?"]);
     assert_eq!(daemon.count(|e| e["event"] == "relay"), 0);

@@ -85,14 +85,6 @@ impl Item {
         }
     }
 
-    /// The chat message this item types ("" for other items).
-    pub fn message(&self) -> &str {
-        match &self.kind {
-            ItemKind::Chat { message, .. } => message,
-            _ => "",
-        }
-    }
-
     /// The item a journal row stands for.
     pub fn from_row(delivery: i64, recipient: &str, m: &Message) -> Option<Item> {
         let request = || {

@@ -287,12 +287,13 @@ impl Core {
             // (The reply that was on screen when the input was given is not its reply: an agent
             // that looks idle before it has drawn its answer shows it still. The turn's reply is
             // then taken from a later idle look.)
-            let idle_after = look.state == PaneState::Idle && !track.working;
             let started = match &person_line {
                 Some((line, turn)) => Some((*turn, super::replies::probe_of(line))),
                 None => track.origin.as_ref().map(|o| (o.turn, o.probe.clone())),
             };
-            if let Some((_, probe)) = started.filter(|(t, _)| idle_after && *t < track.turn) {
+            if let Some((_, probe)) =
+                started.filter(|(t, _)| look.state == PaneState::Idle && *t < track.turn)
+            {
                 let reply = reply_full
                     .filter(|r| !heuristic::is_echo(&r.text, &track.typed))
                     .filter(|r| {

@@ -73,7 +73,6 @@ pub fn probe_of(input: &str) -> String {
 pub struct Task {
     to: String,
     reply: Option<(String, String, bool)>,
-    waiters: Vec<(CallId, Instant)>,
     seq: u64,
 }
 
@@ -99,6 +98,9 @@ pub struct Discussion {
 #[derive(Debug, Default)]
 pub struct Conversation {
     tasks: HashMap<String, Task>,
+    /// `task.handoff` calls waiting for their reply: task id → (call, deadline). Only tasks
+    /// with a waiting call are here.
+    waits: HashMap<String, Vec<(CallId, Instant)>>,
     next_seq: u64,
     discussion: Option<Discussion>,
     /// A discussion's first messages are being sent (typed at once when their agent is idle).
@@ -213,7 +215,7 @@ impl Core {
         }
         if let Some(task) = self.conv.tasks.get_mut(&origin.message) {
             task.reply = Some((message.id.clone(), text.clone(), !whole));
-            let waiters = std::mem::take(&mut task.waiters);
+            let waiters = self.conv.waits.remove(&origin.message).unwrap_or_default();
             let info = self.task_info(&origin.message);
             for (call, _) in waiters {
                 self.out.push(Effect::Reply {
@@ -300,7 +302,6 @@ impl Core {
             Task {
                 to: t.to.clone(),
                 reply: None,
-                waiters: Vec::new(),
                 seq,
             },
         );
@@ -309,7 +310,7 @@ impl Core {
                 .conv
                 .tasks
                 .iter()
-                .filter(|(_, t)| t.waiters.is_empty())
+                .filter(|(id, _)| !self.conv.waits.contains_key(*id))
                 .min_by_key(|(_, t)| t.seq)
                 .map(|(id, _)| id.clone())
             {
@@ -325,9 +326,11 @@ impl Core {
             return p::result(&self.task_info(&sent.id)).map(Some);
         }
         let deadline = self.now + Duration::from_secs(wait);
-        if let Some(task) = self.conv.tasks.get_mut(&sent.id) {
-            task.waiters.push((call, deadline));
-        }
+        self.conv
+            .waits
+            .entry(sent.id.clone())
+            .or_default()
+            .push((call, deadline));
         Ok(None)
     }
 
@@ -358,21 +361,8 @@ impl Core {
                 let held = self
                     .store
                     .as_ref()
-                    .and_then(|st| {
-                        st.history(&crate::store::HistoryQuery {
-                            since: None,
-                            involving: Some(to.clone()),
-                            limit: Some(50),
-                            ..Default::default()
-                        })
-                        .ok()
-                    })
-                    .and_then(|rows| rows.into_iter().find(|m| m.message.id == id))
-                    .is_some_and(|m| {
-                        m.deliveries
-                            .iter()
-                            .any(|d| d.status == DeliveryStatus::Held)
-                    });
+                    .and_then(|st| st.deliveries_of(id).ok())
+                    .is_some_and(|ds| ds.iter().any(|d| d.status == DeliveryStatus::Held));
                 p::TaskInfo {
                     id: id.to_string(),
                     to,
@@ -508,16 +498,13 @@ impl Core {
         for pane in panes {
             let mut dropped = Vec::new();
             self.agents.slot(pane).queue.waiting.retain(|i| {
-                let hit = d.messages.contains(i.message());
+                let hit = d.messages.contains(&i.message);
                 if hit {
                     dropped.push(i.clone());
                 }
                 !hit
             });
-            for item in dropped
-                .into_iter()
-                .filter(|i| d.messages.contains(i.message()))
-            {
+            for item in dropped {
                 withdrawn += 1;
                 self.in_queue.remove(&item.delivery);
                 self.journal(|st| {
@@ -669,8 +656,8 @@ impl Core {
     pub(super) fn expire_conversation(&mut self) {
         let now = self.now;
         let mut due = Vec::new();
-        for (id, task) in self.conv.tasks.iter_mut() {
-            task.waiters.retain(|(call, deadline)| {
+        for (id, waiters) in self.conv.waits.iter_mut() {
+            waiters.retain(|(call, deadline)| {
                 if *deadline <= now {
                     due.push((id.clone(), *call));
                     false
@@ -679,6 +666,7 @@ impl Core {
                 }
             });
         }
+        self.conv.waits.retain(|_, w| !w.is_empty());
         for (id, call) in due {
             let info = self.task_info(&id);
             self.out.push(Effect::Reply {
@@ -698,11 +686,7 @@ impl Core {
 
     /// The earliest time the conversation needs the core: a handoff's wait, a round's end.
     pub(super) fn conversation_deadline(&self) -> Option<Instant> {
-        let tasks = self
-            .conv
-            .tasks
-            .values()
-            .flat_map(|t| t.waiters.iter().map(|(_, d)| *d));
+        let tasks = self.conv.waits.values().flatten().map(|(_, d)| *d);
         let round = self.conv.discussion.as_ref().map(|d| d.deadline);
         tasks.chain(round).min()
     }

@@ -565,6 +565,15 @@ impl Store {
         Ok(found.into_iter().map(|(_, m)| m).collect())
     }
 
+    /// The deliveries of message `id` (one per recipient).
+    pub fn deliveries_of(&self, id: &str) -> Result<Vec<Delivery>, StoreError> {
+        let first = first_delivery_id(self.seq_of(id)?)?;
+        let mut stmt = self.conn.prepare_cached(DELIVERIES_OF).ctx("prepare")?;
+        stmt.query_map([first, first + DELIVERY_SLOTS], |r| delivery_from_row(r, 0))
+            .and_then(|rows| rows.collect())
+            .ctx("read deliveries")
+    }
+
     /// The bounds for a query: `seq` and `ts_ms`, each exclusive below and above except the
     /// lower time (`since` a time includes that time).
     fn range(&self, since: Option<&Cursor>, before: Option<&Cursor>) -> Result<Bounds, StoreError> {

@@ -255,19 +255,25 @@ pub struct Mailbox {
     response_limit: u64,
 }
 
+/// Creates the state dir when missing (mode 0700, parents too) and refuses one another user
+/// could write into ([`files::check_private`]): before anything is written under it.
+pub fn open_state_dir(state_dir: &Path) -> Result<(), MailboxError> {
+    if !state_dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state_dir)
+            .map_err(io_err("create the state directory", state_dir))?;
+    }
+    files::check_private(state_dir, true)
+}
+
 impl Mailbox {
     /// Opens the mailbox in `state_dir`: creates the state dir and `inbox/`, `outbox/`,
     /// `archive/` when missing (mode 0700), removes this module's temporary files left by a
     /// crash, and finishes archives a crash interrupted ([`Mailbox::recover`]).
     pub fn open(state_dir: &Path) -> Result<Mailbox, MailboxError> {
-        if !state_dir.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(state_dir)
-                .map_err(io_err("create the state directory", state_dir))?;
-        }
-        check_private(state_dir, true)?;
+        open_state_dir(state_dir)?;
         let mailbox = Mailbox {
             root: state_dir.to_owned(),
             inbox: state_dir.join(INBOX),
@@ -778,6 +784,24 @@ impl Mailbox {
 mod tests {
     use super::watch::{forward, translate};
     use super::*;
+
+    #[test]
+    fn the_state_dir_is_made_private_and_one_others_could_write_is_refused() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("a/b");
+        open_state_dir(&dir).unwrap();
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = open_state_dir(&dir).unwrap_err();
+        assert!(matches!(e, MailboxError::Unsafe { .. }), "{e}");
+        assert!(
+            fs::read_dir(&dir).unwrap().next().is_none(),
+            "nothing written"
+        );
+    }
 
     #[test]
     fn response_names() {

@@ -348,14 +348,8 @@ pub async fn up(tmux: &Tmux, session: &str, a: UpOptions) -> Result<(), UpError>
 
     tmux.check_version().await?;
 
-    if !state_dir.is_dir() {
-        std::fs::create_dir_all(&state_dir).map_err(|e| {
-            error(format!(
-                "cannot create the state dir {}: {e}",
-                state_dir.display()
-            ))
-        })?;
-    }
+    // Private, and not another user's, before the agents' settings are written under it.
+    crate::mailbox::open_state_dir(&state_dir).map_err(|e| error(e.to_string()))?;
     for wired in slots.iter().filter_map(|s| s.wired.as_ref()) {
         wiring::apply(&state_dir, wired).map_err(error)?;
     }

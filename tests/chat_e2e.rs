@@ -6,7 +6,6 @@ mod common;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -17,17 +16,6 @@ const LONG: Duration = Duration::from_secs(30);
 
 /// An agent that takes every input, works a moment, and logs it.
 const LISTENER: &str = "on-input\nbusy 200ms\nend\n";
-
-fn start(server: &TmuxServer, state: &Path) -> Daemon {
-    let d = Daemon::start(server, state, &["--mode", "manual", "--no-heuristic"]);
-    // The API is up once the socket answers.
-    wait_for("the API socket", LONG, || {
-        UnixStream::connect(state.join("macs.sock"))
-            .ok()
-            .map(|_| ())
-    });
-    d
-}
 
 /// `macs-bridge chat` with `lines` on standard input, as a script would run it.
 fn chat(server: &TmuxServer, state: &Path, lines: &str) -> Output {
@@ -64,7 +52,7 @@ fn inputs(server: &TmuxServer, who: &str, n: usize) -> Vec<String> {
 fn broadcast_reaches_all_but_the_sender_and_direct_reaches_one() {
     let server = agents(&[("a1", LISTENER), ("a2", LISTENER), ("a3", LISTENER)]);
     let state = tempfile::tempdir().expect("dir");
-    let daemon = start(&server, state.path());
+    let daemon = Daemon::start_manual(&server, state.path());
 
     let out = chat(&server, state.path(), "hello everyone\n");
     assert!(out.status.success(), "{}", text(&out));
@@ -102,7 +90,7 @@ fn broadcast_reaches_all_but_the_sender_and_direct_reaches_one() {
 fn an_unknown_name_is_an_error_and_nothing_is_sent() {
     let server = agents(&[("a1", LISTENER)]);
     let state = tempfile::tempdir().expect("dir");
-    let _daemon = start(&server, state.path());
+    let _daemon = Daemon::start_manual(&server, state.path());
     let out = chat(&server, state.path(), "@nobody hello\n");
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
@@ -125,7 +113,7 @@ fn an_agents_message_block_is_delivered_once_with_no_loop() {
     let talker = "message a2\nPlease review the parser.\nend\non-input\nbusy 200ms\nend\n";
     let server = agents(&[("a1", talker), ("a2", LISTENER)]);
     let state = tempfile::tempdir().expect("dir");
-    let daemon = start(&server, state.path());
+    let daemon = Daemon::start_manual(&server, state.path());
     assert_eq!(
         inputs(&server, "a2", 1),
         vec!["[from a1] Please review the parser."]
@@ -146,7 +134,7 @@ fn a_busy_agent_gets_its_messages_in_order_once_idle_and_urgent_and_keys_go_firs
     let slow = "busy 5s\non-input\nbusy 200ms\nend\n";
     let server = agents(&[("a1", slow)]);
     let state = tempfile::tempdir().expect("dir");
-    let _daemon = start(&server, state.path());
+    let _daemon = Daemon::start_manual(&server, state.path());
     let out = chat(
         &server,
         state.path(),
@@ -177,7 +165,7 @@ fn a_busy_agent_gets_its_messages_in_order_once_idle_and_urgent_and_keys_go_firs
     let busy_again = "on-input\nbusy 30s\nend\n";
     let server = agents(&[("a1", busy_again)]);
     let state = tempfile::tempdir().expect("dir");
-    let _daemon = start(&server, state.path());
+    let _daemon = Daemon::start_manual(&server, state.path());
     chat(&server, state.path(), "@a1 start working\n");
     wait_for("a1 busy", LONG, || {
         server
@@ -196,7 +184,7 @@ fn a_busy_agent_gets_its_messages_in_order_once_idle_and_urgent_and_keys_go_firs
 fn pause_holds_and_resume_flushes() {
     let server = agents(&[("a1", LISTENER), ("a2", LISTENER)]);
     let state = tempfile::tempdir().expect("dir");
-    let _daemon = start(&server, state.path());
+    let _daemon = Daemon::start_manual(&server, state.path());
     let out = chat(&server, state.path(), "/pause a1\n@all while paused\n");
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
@@ -220,14 +208,14 @@ fn a_kill_9_and_restart_delivers_every_pending_message_exactly_once() {
     let slow = "busy 6s\non-input\nbusy 200ms\nend\n";
     let server = agents(&[("a1", slow), ("a2", LISTENER)]);
     let state = tempfile::tempdir().expect("dir");
-    let daemon = start(&server, state.path());
+    let daemon = Daemon::start_manual(&server, state.path());
     let out = chat(&server, state.path(), "@a1 first\n@a1 second\n@a2 to a2\n");
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(inputs(&server, "a2", 1), vec!["[from person] to a2"]);
     // a1 is still busy: its two messages wait in the queue when the daemon dies.
     assert!(sim_inputs(&server, "a1").is_empty());
     daemon.crash();
-    let _daemon = start(&server, state.path());
+    let _daemon = Daemon::start_manual(&server, state.path());
     assert_eq!(
         inputs(&server, "a1", 2),
         vec!["[from person] first", "[from person] second"]
@@ -242,7 +230,7 @@ fn a_kill_9_and_restart_delivers_every_pending_message_exactly_once() {
 fn bad_api_input_gets_errors_while_other_clients_keep_working_and_the_socket_is_private() {
     let server = agents(&[("a1", LISTENER)]);
     let state = tempfile::tempdir().expect("dir");
-    let _daemon = start(&server, state.path());
+    let _daemon = Daemon::start_manual(&server, state.path());
     let mode = std::fs::metadata(state.path().join("macs.sock"))
         .expect("socket")
         .permissions()
@@ -282,7 +270,7 @@ fn agents_answering_agents_stop_at_the_hop_limit_and_the_held_message_waits_for_
         ("a3", "on-input\nmessage a1 ping from a3\nend\n"),
     ]);
     let state = tempfile::tempdir().expect("dir");
-    let daemon = start(&server, state.path());
+    let daemon = Daemon::start_manual(&server, state.path());
     let out = chat(&server, state.path(), "@a1 go\n");
     assert!(out.status.success(), "{}", text(&out));
     let held = daemon.wait_event("a held message", |e| e["event"] == "held");

@@ -6,41 +6,18 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{exit_code, output_text, sim_command, sim_inputs, wait_for, Daemon, TmuxServer};
+use common::{exit_code, output_text, sim_inputs, wait_for, Daemon, TmuxServer};
 
 const LONG: Duration = Duration::from_secs(30);
 const LISTENER: &str = "on-input\nbusy 200ms\nend\n";
 
-/// A session `macs` with one labelled sim agent per name.
+/// A session `macs` with one labelled listening sim agent per name.
 fn agents(names: &[&str]) -> TmuxServer {
-    let server = TmuxServer::start("macs", "sleep 600");
-    for (i, name) in names.iter().enumerate() {
-        let cmd = sim_command(&server, name, LISTENER, "");
-        let pane = if i == 0 {
-            server.ok(&["respawn-pane", "-k", "-t", "macs", &cmd]);
-            server.pane_id("macs")
-        } else {
-            let p = server.ok(&["split-window", "-P", "-F", "#{pane_id}", "-t", "macs", &cmd]);
-            server.ok(&["select-layout", "-t", "macs", "tiled"]);
-            p.trim().to_string()
-        };
-        server.ok(&["set-option", "-p", "-t", &pane, "@macs-agent", name]);
-    }
-    server
-}
-
-fn start(server: &TmuxServer, state: &Path) -> Daemon {
-    let d = Daemon::start(server, state, &["--mode", "manual", "--no-heuristic"]);
-    wait_for("the API socket", LONG, || {
-        std::os::unix::net::UnixStream::connect(state.join("macs.sock"))
-            .ok()
-            .map(|_| ())
-    });
-    d
+    let list: Vec<(&str, &str)> = names.iter().map(|n| (*n, LISTENER)).collect();
+    common::agents(&list)
 }
 
 /// The binary with only the server's socket: no session, no state dir.
@@ -73,7 +50,7 @@ fn run_with_input(mut cmd: Command, input: &str) -> Output {
 fn the_state_dir_flag_works_before_and_after_the_subcommand() {
     let server = agents(&["a1"]);
     let state = tempfile::tempdir().expect("dir");
-    let _daemon = start(&server, state.path());
+    let _daemon = Daemon::start_manual(&server, state.path());
     let dir = state.path().to_str().expect("utf-8 path");
 
     let mut before = bare(&server);
@@ -149,7 +126,7 @@ fn info_reports_a_running_daemon_and_a_missing_one() {
         output_text(&out)
     );
 
-    let daemon = start(&server, state.path());
+    let daemon = Daemon::start_manual(&server, state.path());
     // No --state-dir: the session's claim names the daemon's.
     let out = info(&["--json"]);
     assert_eq!(exit_code(&out), 0, "{}", output_text(&out));
@@ -275,7 +252,7 @@ fn completions_and_man_pages_generate() {
 fn list_counts_what_waits_for_a_paused_agent() {
     let server = agents(&["a1", "a2"]);
     let state = tempfile::tempdir().expect("dir");
-    let _daemon = start(&server, state.path());
+    let _daemon = Daemon::start_manual(&server, state.path());
     let out = common::chat_lines(
         &server,
         state.path(),
@@ -311,7 +288,7 @@ fn list_counts_what_waits_for_a_paused_agent() {
 fn the_chat_seat_completes_names_keeps_history_and_the_typed_line() {
     let server = agents(&["alpha", "beta"]);
     let state = tempfile::tempdir().expect("dir");
-    let _daemon = start(&server, state.path());
+    let _daemon = Daemon::start_manual(&server, state.path());
     let chat = format!(
         "{} -L {} --session macs chat --state-dir {}",
         env!("CARGO_BIN_EXE_macs-bridge"),

@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::{agents, sim_inputs, wait_for, Daemon, Raw, TmuxServer};
+use common::{agents, sim_inputs, wait_for, Daemon, Raw};
 use serde_json::{json, Value};
 
 const LONG: Duration = Duration::from_secs(30);
@@ -16,16 +15,6 @@ const LONG: Duration = Duration::from_secs(30);
 /// Answers every input with one line naming itself.
 fn replier(name: &str) -> String {
     format!("on-input\nbusy 300ms\nsay {name} thinks: $INPUT\nend\n")
-}
-
-fn start(server: &TmuxServer, state: &Path) -> Daemon {
-    let d = Daemon::start(server, state, &["--mode", "manual", "--no-heuristic"]);
-    wait_for("the API socket", LONG, || {
-        std::os::unix::net::UnixStream::connect(state.join("macs.sock"))
-            .ok()
-            .map(|_| ())
-    });
-    d
 }
 
 fn history(api: &mut Raw) -> Vec<Value> {
@@ -52,7 +41,7 @@ fn at_all_to_three_agents_yields_three_replies_pushed_and_typed_into_nobody() {
     let (a1, a2, a3) = (replier("a1"), replier("a2"), replier("a3"));
     let server = agents(&[("a1", &a1), ("a2", &a2), ("a3", &a3)]);
     let state = tempfile::tempdir().expect("dir");
-    let _daemon = start(&server, state.path());
+    let _daemon = Daemon::start_manual(&server, state.path());
     let mut watcher = Raw::connect(state.path());
     let sub = watcher.call("subscribe", json!({"events": ["chat.message"]}));
     assert!(sub.get("error").is_none(), "{sub}");
@@ -106,7 +95,7 @@ fn handoff_returns_the_reply_and_assign_types_it_into_the_caller_once() {
     let worker = replier("worker");
     let server = agents(&[("boss", boss), ("worker", &worker)]);
     let state = tempfile::tempdir().expect("dir");
-    let _daemon = start(&server, state.path());
+    let _daemon = Daemon::start_manual(&server, state.path());
 
     // The boss's tools speak as the boss.
     let mut tools = Raw::connect(state.path());
@@ -164,7 +153,7 @@ fn a_discussion_relays_two_rounds_then_stops_and_stop_ends_one_early() {
     let (a, b) = (replier("a"), replier("b"));
     let server = agents(&[("a", &a), ("b", &b)]);
     let state = tempfile::tempdir().expect("dir");
-    let daemon = start(&server, state.path());
+    let daemon = Daemon::start_manual(&server, state.path());
     let mut person = Raw::connect(state.path());
     let r = person.call(
         "chat.discuss",
@@ -222,7 +211,7 @@ fn a_line_the_person_types_into_a_pane_is_in_the_history_with_the_agents_reply()
     let a = replier("a");
     let server = agents(&[("a", &a)]);
     let state = tempfile::tempdir().expect("dir");
-    let daemon = start(&server, state.path());
+    let daemon = Daemon::start_manual(&server, state.path());
     let mut person = Raw::connect(state.path());
     // Wait until the daemon has seen the pane idle, then type as a person would.
     wait_for("a to be idle", LONG, || {
@@ -263,7 +252,7 @@ fn the_chat_seat_starts_and_stops_a_discussion() {
     let b = "on-input\nbusy 3s\nsay b thinks: $INPUT\nend\n";
     let server = agents(&[("a", &a), ("b", b)]);
     let state = tempfile::tempdir().expect("dir");
-    let daemon = start(&server, state.path());
+    let daemon = Daemon::start_manual(&server, state.path());
     let out = common::chat_lines(&server, state.path(), "/discuss 3 tabs or spaces?\n");
     let text = common::output_text(&out);
     assert!(out.status.success(), "{text}");

@@ -193,6 +193,17 @@ impl Daemon {
         d
     }
 
+    /// A manual-mode daemon without heuristics, once its API socket answers.
+    pub fn start_manual(server: &TmuxServer, state_dir: &Path) -> Daemon {
+        let d = Daemon::start(server, state_dir, &["--mode", "manual", "--no-heuristic"]);
+        wait_for("the API socket", Duration::from_secs(30), || {
+            std::os::unix::net::UnixStream::connect(state_dir.join("macs.sock"))
+                .ok()
+                .map(|_| ())
+        });
+        d
+    }
+
     /// Waits for an event matching `pred` and returns it.
     pub fn wait_event(
         &self,

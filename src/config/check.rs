@@ -247,24 +247,19 @@ pub(super) fn check_cmd(o: &Origin, field: &str, v: &str) -> Result<String, Conf
 /// `all`.
 pub(super) fn check_agent_name(o: &Origin, field: &str, v: &str) -> Result<String, ConfigError> {
     let v = v.trim();
-    let b = v.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 64
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
-    if !ok {
-        return Err(invalid(
-            o,
-            field,
-            format!("{v:?} is not an agent name: use 1 to 64 ASCII letters, digits, `-`, `_` or `.`, starting with a letter or digit"),
-        ));
-    }
     if v.eq_ignore_ascii_case("all") {
         return Err(invalid(
             o,
             field,
             "`all` means every agent; give this one its own name",
+        ));
+    }
+    // The names the chat takes (`hello`, `@name`).
+    if !crate::api::protocol::is_valid_name(v) {
+        return Err(invalid(
+            o,
+            field,
+            format!("{v:?} is not an agent name: use 1 to 64 ASCII letters, digits, `-`, `_` or `.`, starting with a letter or digit"),
         ));
     }
     Ok(v.to_owned())

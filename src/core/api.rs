@@ -270,7 +270,7 @@ impl Core {
             return Err(RpcError::invalid_params("the question is empty"));
         }
         let id = self.file_api_request(&a.from, &a.question);
-        let wait = a.wait_seconds.unwrap_or(0).min(600);
+        let wait = a.wait_seconds.unwrap_or(0).min(p::MAX_WAIT_SECS);
         let info = self.request_info(&id);
         if wait == 0 || info.status == p::RequestStatus::Answered {
             return p::result(&info).map(Some);

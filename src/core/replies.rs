@@ -33,8 +33,6 @@ use super::{first_line, CallId, Core, Effect};
 
 /// How long `task.handoff` waits when the caller does not say.
 const HANDOFF_WAIT: u64 = 60;
-/// The longest wait a call may ask for.
-const MAX_WAIT: u64 = 600;
 /// How long a discussion round waits for the slowest agent when the caller does not say.
 const ROUND_SECONDS: u64 = 300;
 /// The most rounds a discussion may have.
@@ -320,7 +318,7 @@ impl Core {
         let wait = if assign {
             0
         } else {
-            t.wait_seconds.unwrap_or(HANDOFF_WAIT).min(MAX_WAIT)
+            t.wait_seconds.unwrap_or(HANDOFF_WAIT).min(p::MAX_WAIT_SECS)
         };
         if wait == 0 {
             return p::result(&self.task_info(&sent.id)).map(Some);

@@ -20,8 +20,9 @@ use super::daemon::Rpc;
 pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
 /// `ask_controller` waits this long when not told.
 pub const DEFAULT_WAIT_SECS: u64 = 30;
-/// The longest `ask_controller` may wait (Gemini CLI's default tool timeout is 10 minutes).
-pub const MAX_WAIT_SECS: u64 = 600;
+/// The longest `ask_controller` or `handoff` may wait: the daemon's limit (Gemini CLI's default
+/// tool timeout is 10 minutes).
+pub use crate::api::protocol::MAX_WAIT_SECS;
 /// Time the daemon gets to answer a call, besides any waiting the call asked for.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 

@@ -94,6 +94,8 @@ pub const JSONRPC: &str = "2.0";
 pub const SOCKET_NAME: &str = "macs.sock";
 /// The longest request line the server reads, without its newline.
 pub const MAX_LINE: usize = 64 * 1024;
+/// The longest a call may ask the daemon to wait (`request.ask`, `task.handoff`), in seconds.
+pub const MAX_WAIT_SECS: u64 = 600;
 
 /// Method names.
 pub mod method {

@@ -266,10 +266,7 @@ impl Core {
             return;
         }
         if matches!(how, How::Type) && self.discussion_over(&item) {
-            let why = "the discussion it belongs to is over";
-            self.journal(|st| st.mark(item.delivery, DS::Failed, Some(why)));
-            self.in_queue.remove(&item.delivery);
-            self.delivery_update(&item, DS::Failed, Some(why));
+            self.give_up(&item, "the discussion it belongs to is over");
             self.pump(pane);
             return;
         }
@@ -335,9 +332,7 @@ impl Core {
         match result {
             Ok(outcome) => self.finished(pane, &job, item, outcome),
             Err(InjectError::Empty) => {
-                self.in_queue.remove(&item.delivery);
-                self.journal(|st| st.mark(item.delivery, DS::Failed, Some("nothing to type")));
-                self.delivery_update(&item, DS::Failed, Some("nothing to type"));
+                self.give_up(&item, "nothing to type");
                 self.item_failed(
                     &item,
                     "the response has nothing to send once control characters are removed",
@@ -430,6 +425,14 @@ impl Core {
             json!({ "id": id, "pane": pane.to_string(), "detail": detail,
                     "delivery": item.delivery }),
         );
+    }
+
+    /// A row that will not be typed: failed in the journal, out of the queue, and said to
+    /// subscribers.
+    pub(super) fn give_up(&mut self, item: &Item, why: &str) {
+        self.in_queue.remove(&item.delivery);
+        self.journal(|st| st.mark(item.delivery, DS::Failed, Some(why)));
+        self.delivery_update(item, DS::Failed, Some(why));
     }
 
     /// An item that can never be typed.

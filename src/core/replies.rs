@@ -504,19 +504,7 @@ impl Core {
             });
             for item in dropped {
                 withdrawn += 1;
-                self.in_queue.remove(&item.delivery);
-                self.journal(|st| {
-                    st.mark(
-                        item.delivery,
-                        DeliveryStatus::Failed,
-                        Some("the discussion was stopped"),
-                    )
-                });
-                self.delivery_update(
-                    &item,
-                    DeliveryStatus::Failed,
-                    Some("the discussion was stopped"),
-                );
+                self.give_up(&item, "the discussion was stopped");
             }
             self.show_queue(pane);
         }

@@ -254,9 +254,12 @@ wait
     });
     server.ok(&["send-keys", "-t", "macs", "Enter"]);
     daemon.wait_event("the closing block", request_with("end of the test"));
+    let heuristic = daemon.matching(|e| is_request(e) && e["kind"] == "heuristic");
     assert_eq!(
-        daemon.count(|e| is_request(e) && e["kind"] == "heuristic"),
-        1
+        heuristic.len(),
+        1,
+        "{heuristic:?}\n{}",
+        server.capture("macs")
     );
 }
 

@@ -265,7 +265,9 @@ impl Core {
                 .filter(|l| !l.is_empty())
             {
                 if !heuristic::is_echo(line, &track.typed) {
-                    if track.awaiting.is_none() {
+                    // Input that a look already shows at work started its turn there (busy):
+                    // measuring a quick turn against it as well would end that turn twice.
+                    if track.awaiting.is_none() && !track.working {
                         track.awaiting = Some(prev_reply.clone());
                     }
                     track.left_prompt = Some((line.to_string(), now, turn_before));

@@ -1183,3 +1183,25 @@ async fn the_send_rate_is_a_setting() {
         .unwrap()
         .contains("the limit is 1"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn input_seen_leaving_the_prompt_in_a_busy_look_ends_one_turn_not_two() {
+    let mut s = settings(false);
+    s.heuristic = true;
+    let mut t = T::new(s);
+    t.ev(seen(0, PaneState::Idle, Some("go"), &["› go"]));
+    // The look after Enter already shows the pane at work: the turn starts in that look.
+    t.ev(seen(0, PaneState::Busy, None, &["› go", "• Working"]));
+    let screen = [
+        "› go",
+        "• I looked at the parser.",
+        "• Should I rewrite the tokenizer too?",
+    ];
+    let fx = t.ev(seen(0, PaneState::Idle, None, &screen));
+    assert_eq!(printed(&fx, "request").len(), 1, "{fx:?}");
+    // More looks at the same idle screen (the prompt drawn in a second write) are the same turn.
+    for _ in 0..3 {
+        let fx = t.ev(seen(0, PaneState::Idle, None, &screen));
+        assert!(printed(&fx, "request").is_empty(), "{fx:?}");
+    }
+}

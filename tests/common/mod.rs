@@ -237,6 +237,17 @@ impl Daemon {
     }
 
     /// How many events match `pred` so far.
+    /// Every event so far that `pred` accepts.
+    pub fn matching(&self, pred: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+        self.events
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|e| pred(e))
+            .cloned()
+            .collect()
+    }
+
     pub fn count(&self, pred: impl Fn(&serde_json::Value) -> bool) -> usize {
         self.events
             .lock()

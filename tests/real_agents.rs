@@ -273,6 +273,10 @@ fn replies(agent: &str, port: u16) {
         let r = api.call("agents.list", serde_json::json!({}));
         (r["result"]["agents"][0]["typing"] == true).then_some(())
     });
+    // A person presses Enter a moment after the line is in: Gemini takes an Enter that comes
+    // within 40 ms of pasted text (what `send-keys -l` looks like to it) as a new line. This
+    // pause is the person's rhythm, not a wait for anything.
+    std::thread::sleep(Duration::from_millis(300));
     server.ok(&["send-keys", "-t", "macs:0.0", "Enter"]);
     let typed = daemon.wait_event_for("the person's line", LONG, |e| e["event"] == "typed");
     let typed_id = typed["id"].as_str().expect("id").to_string();

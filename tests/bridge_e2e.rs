@@ -458,3 +458,44 @@ fn a_kill_9_and_restart_loses_and_duplicates_nothing() {
     );
     assert!(files_in(&state.path().join("inbox")).is_empty());
 }
+
+#[test]
+fn a_block_drawn_and_erased_in_one_burst_is_filed_once() {
+    // A full-screen program draws the block on the alternate screen and erases it in the same
+    // write: by the time the daemon looks, the screen shows none of it.
+    let server = TmuxServer::start("macs", &common::shell());
+    server.ok(&["set-option", "-p", "-t", "macs", "@macs-agent", "worker"]);
+    let script = server.path("burst.sh");
+    common::write(
+        &script,
+        b"printf '\\033[?1049h\\033[H<<CONTROLLER_REQUEST>>\\nWhich port should the server use?\\n<<CONTROLLER_REQUEST_END>>\\n\\033[2J\\033[H\\033[?1049l'\n",
+    );
+    let state = state_dir();
+    let daemon = Daemon::start(
+        &server,
+        state.path(),
+        &["--mode", "manual", "--no-heuristic"],
+    );
+    let run = format!("sh {}", script.display());
+    server.ok(&["send-keys", "-t", "macs", "-l", &run]);
+    server.ok(&["send-keys", "-t", "macs", "Enter"]);
+    let req = daemon.wait_event("the request", request_with("Which port"));
+    assert_eq!(req["kind"], "block");
+    assert!(!server.capture("macs").contains("Which port"));
+    // A block printed plainly afterwards marks the end: by then the daemon has looked at the
+    // screen after the burst too. The burst's block was filed once, and never reported as a
+    // block that was never closed.
+    let end = server.path("end.sh");
+    common::write(
+        &end,
+        b"printf '<<CONTROLLER_REQUEST>>\nA block to mark the end of the test.\n<<CONTROLLER_REQUEST_END>>\n'
+",
+    );
+    let run = format!("sh {}", end.display());
+    server.ok(&["send-keys", "-t", "macs", "-l", &run]);
+    server.ok(&["send-keys", "-t", "macs", "Enter"]);
+    daemon.wait_event("the closing block", request_with("end of the test"));
+    assert_eq!(daemon.count(request_with("Which port")), 1);
+    assert_eq!(daemon.count(|e| e["event"] == "capped"), 0);
+    assert!(daemon.stop().success());
+}

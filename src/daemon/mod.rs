@@ -6,6 +6,7 @@
 //! and the printer. In one loop it turns what arrives into core events, hands each event to
 //! [`Core::handle`], and carries out the effects it gets back, in order ([`effects`]).
 
+mod bursts;
 mod calls;
 mod claim;
 pub mod controller;
@@ -432,13 +433,31 @@ impl Runner {
 
     /// Applies one tmux event to the screen models; says whether the set of panes changed.
     async fn client_event(&mut self, ev: ClientEvent) -> bool {
+        // Output with a block's end marker and more after it: the screen is looked at right
+        // after the marker, before what follows can erase the block (only for panes the core
+        // reads blocks in: output of the others is not searched).
+        let cut = bursts::cuts_of(&ev).filter(|(pane, _)| self.core.wants_look(*pane));
+        let Some((pane, cuts)) = cut else {
+            return self.apply_event(ev).await;
+        };
+        let mut parts = bursts::split(ev, &cuts).into_iter().peekable();
+        let mut membership = false;
+        while let Some(part) = parts.next() {
+            membership |= self.apply_event(part).await;
+            if parts.peek().is_some() {
+                self.look_at(pane).await;
+            }
+        }
+        membership
+    }
+
+    async fn apply_event(&mut self, ev: ClientEvent) -> bool {
         use crate::tmux::control::Event as T;
         if let ClientEvent::Tmux(T::Output { pane, data } | T::ExtendedOutput { pane, data, .. }) =
             &ev
         {
-            // Only for panes the core reads blocks in: output of the others is not searched.
             if self.core.wants_look(*pane) {
-                let n = count_starts(data);
+                let n = bursts::count_starts(data);
                 if n > 0 {
                     *self.starts.entry(*pane).or_default() += n;
                 }
@@ -731,22 +750,6 @@ async fn wait_missed(missed: Option<&crate::mailbox::Missed>) {
         Some(m) => m.wait().await,
         None => std::future::pending().await,
     }
-}
-
-/// Start markers in a chunk of pane output (a marker cut between two chunks is not counted).
-fn count_starts(data: &[u8]) -> usize {
-    const STARTS: [&[u8]; 3] = [
-        b"<<CONTROLLER_REQUEST>>",
-        b"<<CONTROLLER_RESPONSE>>",
-        b"<<MESSAGE ",
-    ];
-    if !data.windows(2).any(|w| w == b"<<") {
-        return 0;
-    }
-    STARTS
-        .iter()
-        .map(|m| data.windows(m.len()).filter(|w| w == m).count())
-        .sum()
 }
 
 fn spawn_signal_handler(cancel: CancellationToken) {

@@ -1,0 +1,178 @@
+//! Block markers in the raw output of a pane, before the screen model has drawn it.
+//!
+//! The daemon looks at a pane once per batch of output. An agent that draws a block and erases
+//! it within that batch (a full-screen redraw, the alternate screen) would leave nothing to
+//! look at. So the output is searched for markers on the way in: start markers are counted (a
+//! block that came and went is reported, not silently lost), and the output is cut right after
+//! each end marker so that the screen can be looked at while the whole block is on it.
+
+use crate::detect::blocks::{
+    MESSAGE_END, REQUEST_END, REQUEST_START, RESPONSE_END, RESPONSE_START,
+};
+use crate::tmux::client::ClientEvent;
+use crate::tmux::control::Event as T;
+use crate::tmux::PaneId;
+
+/// At most this many extra looks per chunk of output (hostile output full of end markers
+/// costs a bounded amount of work; blocks beyond it are seen as the screen shows them).
+pub const MAX_CUTS: usize = 4;
+
+/// Start markers in a chunk of pane output (a marker cut between two chunks is not counted).
+pub fn count_starts(data: &[u8]) -> usize {
+    let starts: [&[u8]; 3] = [
+        REQUEST_START.as_bytes(),
+        RESPONSE_START.as_bytes(),
+        b"<<MESSAGE ",
+    ];
+    if !has_marker(data) {
+        return 0;
+    }
+    starts.iter().map(|m| occurrences(data, m).count()).sum()
+}
+
+/// Offsets just after each end marker in `data`, in order, at most [`MAX_CUTS`], never at the
+/// very end (a chunk that ends with the marker is looked at after it anyway).
+pub fn end_cuts(data: &[u8]) -> Vec<usize> {
+    if !has_marker(data) {
+        return Vec::new();
+    }
+    let mut cuts: Vec<usize> = [REQUEST_END, RESPONSE_END, MESSAGE_END]
+        .iter()
+        .flat_map(|m| occurrences(data, m.as_bytes()).map(move |at| at + m.len()))
+        .filter(|&at| at < data.len())
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts.truncate(MAX_CUTS);
+    cuts
+}
+
+/// The pane of an output event and where to cut it, if it holds an end marker with more after.
+pub fn cuts_of(ev: &ClientEvent) -> Option<(PaneId, Vec<usize>)> {
+    match ev {
+        ClientEvent::Tmux(T::Output { pane, data } | T::ExtendedOutput { pane, data, .. }) => {
+            let cuts = end_cuts(data);
+            (!cuts.is_empty()).then_some((*pane, cuts))
+        }
+        _ => None,
+    }
+}
+
+/// An output event cut into consecutive events at `cuts` (offsets from [`end_cuts`]).
+pub fn split(ev: ClientEvent, cuts: &[usize]) -> Vec<ClientEvent> {
+    let rebuild = |ev: &ClientEvent, data: Vec<u8>| match ev {
+        ClientEvent::Tmux(T::ExtendedOutput { pane, age_ms, .. }) => {
+            ClientEvent::Tmux(T::ExtendedOutput {
+                pane: *pane,
+                age_ms: *age_ms,
+                data,
+            })
+        }
+        ClientEvent::Tmux(T::Output { pane, .. }) => {
+            ClientEvent::Tmux(T::Output { pane: *pane, data })
+        }
+        _ => unreachable!("only output events are cut"),
+    };
+    let data = match &ev {
+        ClientEvent::Tmux(T::Output { data, .. } | T::ExtendedOutput { data, .. }) => data,
+        _ => return vec![ev],
+    };
+    let mut parts = Vec::with_capacity(cuts.len() + 1);
+    let mut from = 0;
+    for &at in cuts.iter().filter(|&&at| at > 0 && at < data.len()) {
+        if at > from {
+            parts.push(rebuild(&ev, data[from..at].to_vec()));
+            from = at;
+        }
+    }
+    parts.push(rebuild(&ev, data[from..].to_vec()));
+    parts
+}
+
+fn has_marker(data: &[u8]) -> bool {
+    data.windows(2).any(|w| w == b"<<")
+}
+
+fn occurrences<'a>(data: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    data.windows(needle.len())
+        .enumerate()
+        .filter(move |(_, w)| *w == needle)
+        .map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(data: &[u8]) -> ClientEvent {
+        ClientEvent::Tmux(T::Output {
+            pane: PaneId(3),
+            data: data.to_vec(),
+        })
+    }
+
+    fn data_of(ev: &ClientEvent) -> &[u8] {
+        match ev {
+            ClientEvent::Tmux(T::Output { data, .. }) => data,
+            _ => panic!("not output"),
+        }
+    }
+
+    #[test]
+    fn a_block_drawn_and_erased_in_one_chunk_is_cut_after_its_end() {
+        let raw = b"\x1b[?1049h<<CONTROLLER_REQUEST>>\r\nWhich port?\r\n<<CONTROLLER_REQUEST_END>>\r\n\x1b[2J\x1b[H\x1b[?1049l";
+        assert_eq!(count_starts(raw), 1);
+        let (pane, cuts) = cuts_of(&output(raw)).expect("cut");
+        assert_eq!(pane, PaneId(3));
+        let parts = split(output(raw), &cuts);
+        assert_eq!(parts.len(), 2);
+        assert!(data_of(&parts[0]).ends_with(b"<<CONTROLLER_REQUEST_END>>"));
+        assert_eq!(data_of(&parts[1]), b"\r\n\x1b[2J\x1b[H\x1b[?1049l");
+        let joined: Vec<u8> = parts.iter().flat_map(|p| data_of(p).to_vec()).collect();
+        assert_eq!(joined, raw);
+    }
+
+    #[test]
+    fn a_chunk_that_ends_with_the_marker_or_has_none_is_not_cut() {
+        assert!(cuts_of(&output(b"<<MESSAGE to=a1>>\r\nhi\r\n<<MESSAGE_END>>")).is_none());
+        assert!(cuts_of(&output(b"plain output << shifted")).is_none());
+        assert!(end_cuts(b"").is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_output_cut_and_rejoined_is_the_same_bytes(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+                    proptest::sample::select(vec![
+                        REQUEST_END.as_bytes().to_vec(),
+                        MESSAGE_END.as_bytes().to_vec(),
+                        b"<<".to_vec(),
+                        REQUEST_START.as_bytes().to_vec(),
+                    ]),
+                ],
+                0..20,
+            )
+        ) {
+            let raw: Vec<u8> = parts.concat();
+            let cuts = end_cuts(&raw);
+            proptest::prop_assert!(cuts.len() <= MAX_CUTS);
+            proptest::prop_assert!(cuts.windows(2).all(|w| w[0] < w[1]));
+            let split = split(output(&raw), &cuts);
+            let joined: Vec<u8> = split.iter().flat_map(|p| data_of(p).to_vec()).collect();
+            proptest::prop_assert_eq!(joined, raw);
+        }
+    }
+
+    #[test]
+    fn hostile_output_full_of_end_markers_costs_a_bounded_number_of_looks() {
+        let raw = "<<CONTROLLER_RESPONSE_END>>x".repeat(1000);
+        let cuts = end_cuts(raw.as_bytes());
+        assert_eq!(cuts.len(), MAX_CUTS);
+        let parts = split(output(raw.as_bytes()), &cuts);
+        assert_eq!(parts.len(), MAX_CUTS + 1);
+        let joined: Vec<u8> = parts.iter().flat_map(|p| data_of(p).to_vec()).collect();
+        assert_eq!(joined, raw.as_bytes());
+    }
+}

@@ -69,6 +69,39 @@ async fn attach_and_see_output_pushed() {
 }
 
 #[tokio::test]
+async fn a_title_the_output_sets_is_the_panes_title_at_once() {
+    // tmux tells control clients about titles on a one-second timer; agents (Codex's spinner,
+    // Gemini's `✦  Working…`) say in the title whether they work, so it is read from the output.
+    let server = TmuxServer::start("macs", &shell());
+    let (client, mut events) = Client::connect(ClientOptions::new(server.tmux(), "macs"))
+        .await
+        .expect("attach");
+    let mut panes = Panes::new(client.clone());
+    let first = next_event(&mut events).await;
+    panes.handle(first).await.expect("sync");
+    let id: PaneId = server.pane_id("macs").parse().expect("pane id");
+    for (title, mark) in [("\u{2827} work", "busy-42"), ("work", "idle-42")] {
+        let cmd = format!("printf '\\033]2;{title}\\007{}-%s\\n' $((6*7))", &mark[..4]);
+        server.ok(&["send-keys", "-t", "macs", "-l", &cmd]);
+        server.ok(&["send-keys", "-t", "macs", "Enter"]);
+        // The title comes in the same write as the mark, before it.
+        pump_until(&mut panes, &mut events, mark, |p| {
+            p.get(id)
+                .is_some_and(|p| p.lines().iter().any(|l| l.starts_with(mark)))
+        })
+        .await;
+        assert_eq!(panes.get(id).expect("pane").title(), title);
+    }
+    // tmux's own word comes later, and agrees.
+    pump_until(&mut panes, &mut events, "tmux's title", |p| {
+        p.get(id).is_some_and(|p| p.info.title == "work")
+    })
+    .await;
+    assert_eq!(panes.get(id).expect("pane").title(), "work");
+    client.shutdown();
+}
+
+#[tokio::test]
 async fn a_megabyte_of_multibyte_output_arrives_byte_identical() {
     let server = TmuxServer::start("macs", &shell());
     let data_path = server.path("data.txt");

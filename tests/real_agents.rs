@@ -321,3 +321,129 @@ fn claude_replies_come_back_into_the_chat() {
 fn gemini_replies_come_back_into_the_chat() {
     replies("gemini", 18242);
 }
+
+fn mock_log(port: u16) -> Vec<Value> {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return Vec::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(
+        s,
+        "GET /_mock/log HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    );
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.split("\r\n\r\n")
+        .nth(1)
+        .and_then(|b| serde_json::from_str::<Vec<Value>>(b).ok())
+        .unwrap_or_default()
+}
+
+/// How long a message queued while the agent works waits after its turn ends: each message
+/// is sent while the previous one's turn runs (the model holds its reply back for `BUSY`
+/// seconds), and the gap is the next request's arrival at the model minus the moment the model
+/// began its reply. Prints the figures; asserts only that every message arrived once.
+fn queued_after_a_turn(agent: &str, port: u16) {
+    const TURNS: usize = 8;
+    const BUSY: f64 = 3.0;
+    let h = harness();
+    if !h.join("run-agent.sh").exists() {
+        eprintln!("../shared/real-agents is not here; skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let script = dir.path().join("turns.txt");
+    let replies: String = (0..=TURNS)
+        .map(|i| format!("### delay={BUSY}\nNoted, message {i}.\n"))
+        .collect();
+    std::fs::write(&script, replies).expect("script");
+    let server = start_agent(agent, port, &script, agent);
+    let state = tempfile::tempdir().expect("state");
+    let daemon = Daemon::start(
+        &server,
+        state.path(),
+        &["--mode", "manual", "--no-heuristic"],
+    );
+    wait_for("the API socket", LONG, || {
+        std::os::unix::net::UnixStream::connect(state.path().join("macs.sock"))
+            .ok()
+            .map(|_| ())
+    });
+    let mut api = common::Raw::connect(state.path());
+    let mut ready_since: Option<std::time::Instant> = None;
+    wait_for("the agent to be ready", LONG, || {
+        let r = api.call("agents.list", serde_json::json!({}));
+        let ready = r["result"]["agents"][0]["state"] == "idle"
+            && !server.capture("macs:0.0").contains("Initializing...");
+        if !ready {
+            ready_since = None;
+            return None;
+        }
+        let since = *ready_since.get_or_insert_with(std::time::Instant::now);
+        (since.elapsed() >= Duration::from_secs(2)).then_some(())
+    });
+    let base = main_requests(port);
+    for i in 0..=TURNS {
+        let sent = api.call(
+            "chat.send",
+            serde_json::json!({"content": format!("@{agent} message {i} of the run")}),
+        );
+        assert!(sent["result"]["id"].is_string(), "{sent}");
+        wait_for("the model to get the message", LONG, || {
+            (main_requests(port) > base + i as u64).then_some(())
+        });
+    }
+    let log = mock_log(port);
+    let main: Vec<&Value> = log.iter().filter(|r| r["kind"] == "main").collect();
+    let times: Vec<f64> = main
+        .iter()
+        .rev()
+        .take(TURNS + 1)
+        .rev()
+        .filter_map(|r| r["t"].as_f64())
+        .collect();
+    for i in 0..=TURNS {
+        let text = format!("message {i} of the run");
+        let n = main
+            .iter()
+            .filter(|r| r.to_string().contains(&text))
+            .count();
+        assert_eq!(n, 1, "{agent}: {text} reached the model {n} times");
+    }
+    let mut gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0] - BUSY) * 1000.0)
+        .collect();
+    eprintln!(
+        "{agent}: model reply began → next queued message at the model, ms: {:?}",
+        gaps.iter().map(|g| g.round() as i64).collect::<Vec<_>>()
+    );
+    gaps.sort_by(f64::total_cmp);
+    eprintln!(
+        "{agent}: n {} min {:.0} p50 {:.0} max {:.0} (the tests' type delay, 100 ms, included)",
+        gaps.len(),
+        gaps[0],
+        gaps[gaps.len() / 2],
+        gaps[gaps.len() - 1]
+    );
+    drop(daemon);
+    let _ = Command::new(h.join("stop-all.sh")).output();
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (../shared/real-agents/install.sh)"]
+fn codex_a_queued_message_follows_the_turn_end() {
+    queued_after_a_turn("codex", 18250);
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (../shared/real-agents/install.sh)"]
+fn claude_a_queued_message_follows_the_turn_end() {
+    queued_after_a_turn("claude", 18251);
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (../shared/real-agents/install.sh)"]
+fn gemini_a_queued_message_follows_the_turn_end() {
+    queued_after_a_turn("gemini", 18252);
+}

@@ -6,6 +6,10 @@
 //!
 //! It only rewrites numbers inside CSI sequences and drops sequences too long to be real; it
 //! passes every other character through, in order.
+//!
+//! On the way it notes the window title an OSC 0 or OSC 2 sequence sets (`ESC ] 2 ; text BEL`):
+//! the screen model ignores titles, and tmux tells control clients about a pane's title only on
+//! a one-second timer, while agents (Codex's spinner) say in it whether they are working.
 
 /// The longest CSI sequence passed on (parameters and intermediates, in characters). Longer
 /// ones are dropped whole: no real program sends them.
@@ -13,6 +17,10 @@ pub const MAX_CSI: usize = 64;
 
 /// The largest number any CSI parameter keeps (parameters are 16-bit in terminals).
 const MAX_PARAM: u64 = u16::MAX as u64;
+
+/// The longest title noted (in bytes); a longer OSC string sets none (it is still passed
+/// on, and the model drops it).
+pub const MAX_TITLE: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -23,6 +31,8 @@ enum State {
     EscapeIntermediate,
     /// Inside a CSI sequence: its parameters are held in `params`.
     Csi,
+    /// Inside an OSC string (passed on as it comes; its text is noted in `osc`).
+    Osc,
 }
 
 /// The streaming filter. One per screen model.
@@ -32,6 +42,11 @@ pub struct Clamp {
     params: String,
     /// The held sequence grew past [`MAX_CSI`]: it is dropped when it ends.
     overflow: bool,
+    /// The OSC string so far, and whether it grew past [`MAX_TITLE`].
+    osc: String,
+    osc_overflow: bool,
+    /// The last title set since [`Clamp::take_title`].
+    title: Option<String>,
 }
 
 impl Default for Clamp {
@@ -46,7 +61,15 @@ impl Clamp {
             state: State::Ground,
             params: String::new(),
             overflow: false,
+            osc: String::new(),
+            osc_overflow: false,
+            title: None,
         }
+    }
+
+    /// The window title the output set last since the previous call, if any.
+    pub fn take_title(&mut self) -> Option<String> {
+        self.title.take()
     }
 
     /// Forgets a sequence in progress (after the model was rebuilt).
@@ -60,6 +83,12 @@ impl Clamp {
             State::Ground => self.ground(c, out),
             State::Escape => match c {
                 '[' => self.start_csi(),
+                ']' => {
+                    self.state = State::Osc;
+                    self.osc.clear();
+                    self.osc_overflow = false;
+                    out.push_str("\x1b]");
+                }
                 '\x1b' => out.push('\x1b'),
                 '\x18' | '\x1a' => {
                     self.state = State::Ground;
@@ -94,6 +123,25 @@ impl Clamp {
                     out.push(c);
                 }
             },
+            State::Osc => {
+                match c {
+                    // BEL or ST ends it; ESC ends it too (ESC \ is ST: the ESC is held as usual).
+                    '\x07' | '\u{9c}' => {
+                        self.end_osc();
+                        self.state = State::Ground;
+                    }
+                    '\x1b' => {
+                        self.end_osc();
+                        self.state = State::Escape;
+                        return;
+                    }
+                    '\x18' | '\x1a' => self.state = State::Ground,
+                    '\0'..='\x1f' | '\x7f' => {}
+                    _ if self.osc.len() + c.len_utf8() <= MAX_TITLE + 2 => self.osc.push(c),
+                    _ => self.osc_overflow = true,
+                }
+                out.push(c);
+            }
             State::Csi => match c {
                 '0'..='?' | ' '..='/' => {
                     if self.params.len() < MAX_CSI {
@@ -132,6 +180,20 @@ impl Clamp {
             '\x1b' => self.state = State::Escape,
             '\u{9b}' => self.start_csi(),
             _ => out.push(c),
+        }
+    }
+
+    /// Notes the title an OSC 0 (icon name and title) or OSC 2 (title) string sets.
+    fn end_osc(&mut self) {
+        if self.osc_overflow {
+            return;
+        }
+        if let Some(t) = self
+            .osc
+            .strip_prefix("0;")
+            .or_else(|| self.osc.strip_prefix("2;"))
+        {
+            self.title = Some(t.to_string());
         }
     }
 
@@ -217,6 +279,32 @@ mod tests {
 
     fn once(input: &str) -> String {
         run(&mut Clamp::new(), input, 24, 80)
+    }
+
+    #[test]
+    fn titles_are_noted_and_passed_on() {
+        let mut c = Clamp::new();
+        let input = "a\x1b]0;\u{2827} work\x07b\x1b]2;idle dir\x1b\\c\x1b]7;file://x\x07";
+        assert_eq!(run(&mut c, input, 24, 80), input);
+        assert_eq!(c.take_title().as_deref(), Some("idle dir"));
+        assert_eq!(c.take_title(), None);
+        // Split across chunks, and an 8-bit ST.
+        let mut out = String::new();
+        for ch in "\x1b]2;split".chars() {
+            c.push(ch, 24, 80, &mut out);
+        }
+        assert_eq!(c.take_title(), None);
+        for ch in " title\u{9c}".chars() {
+            c.push(ch, 24, 80, &mut out);
+        }
+        assert_eq!(c.take_title().as_deref(), Some("split title"));
+        // Too long, cancelled, or with controls inside: none set, or the controls left out.
+        let long = format!("\x1b]2;{}\x07", "x".repeat(MAX_TITLE + 1));
+        run(&mut c, &long, 24, 80);
+        run(&mut c, "\x1b]2;cancelled\x18", 24, 80);
+        assert_eq!(c.take_title(), None);
+        run(&mut c, "\x1b]2;a\x08b\x07", 24, 80);
+        assert_eq!(c.take_title().as_deref(), Some("ab"));
     }
 
     #[test]

@@ -133,6 +133,9 @@ pub struct Pane {
     last_output: Option<Instant>,
     output_bytes: u64,
     faults: u64,
+    /// The title the pane's output set since tmux last told us its title (tmux checks titles
+    /// for control clients once a second; the output says it at once).
+    live_title: Option<String>,
 }
 
 impl Pane {
@@ -144,7 +147,13 @@ impl Pane {
             last_output: None,
             output_bytes: 0,
             faults: 0,
+            live_title: None,
         }
+    }
+
+    /// The pane's title as it is now: the last one its output set, or else tmux's.
+    pub fn title(&self) -> &str {
+        self.live_title.as_deref().unwrap_or(&self.info.title)
     }
 
     pub fn id(&self) -> PaneId {
@@ -204,6 +213,9 @@ impl Pane {
         self.last_output = Some(Instant::now());
         self.output_bytes += data.len() as u64;
         let result = self.screen.feed(data);
+        if let Some(title) = self.screen.take_title() {
+            self.live_title = Some(title);
+        }
         self.note(result)
     }
 
@@ -264,7 +276,7 @@ impl Pane {
     ) -> (&'p Profile, Classification) {
         let view = PaneView {
             lines,
-            title: &self.info.title,
+            title: self.title(),
             current_command: &self.info.current_command,
             silent_for: self.silent_for(),
         };
@@ -534,6 +546,10 @@ impl Panes {
             } => {
                 if let Some(p) = pane.and_then(|id| self.panes.get_mut(&id)) {
                     let id = p.id();
+                    if name == SUB_TITLE {
+                        // tmux's word is at least as new as the output delivered before it.
+                        p.live_title = None;
+                    }
                     let field = match name.as_str() {
                         SUB_TITLE => Some(&mut p.info.title),
                         SUB_COMMAND => Some(&mut p.info.current_command),

@@ -119,6 +119,11 @@ impl Screen {
         (self.rows, self.cols)
     }
 
+    /// The window title the output set last since the previous call (OSC 0 or 2), if any.
+    pub fn take_title(&mut self) -> Option<String> {
+        self.clamp.take_title()
+    }
+
     /// Feeds pane output. On a fault the model is empty: rebuild it from a capture.
     pub fn feed(&mut self, data: &[u8]) -> Result<(), ModelFault> {
         self.guard("feeding", |s| s.feed_raw(data))

@@ -201,3 +201,110 @@ fn a_chat_message_survives_a_crash_at_every_point() {
         );
     }
 }
+
+/// Sends `@a1 burst T-I` messages on one connection until the daemon goes away; the contents
+/// it acknowledged.
+fn send_until_gone(state: &Path, t: usize) -> Vec<String> {
+    use std::io::{BufRead, Write};
+    let mut acked = Vec::new();
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(state.join("macs.sock")) else {
+        return acked;
+    };
+    let _ = stream.set_read_timeout(Some(LONG));
+    let Ok(read) = stream.try_clone() else {
+        return acked;
+    };
+    let mut reader = std::io::BufReader::new(read);
+    for i in 0..300 {
+        let content = format!("burst {t}-{i}");
+        let line = serde_json::json!({"jsonrpc": "2.0", "id": i, "method": "chat.send",
+            "params": {"content": format!("@a1 {content}")}});
+        if writeln!(stream, "{line}").is_err() {
+            break;
+        }
+        let mut reply = String::new();
+        match reader.read_line(&mut reply) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+        let v: Value = serde_json::from_str(&reply).expect("a JSON reply");
+        assert!(v["result"]["id"].is_string(), "{v}");
+        acked.push(format!("[from person] {content}"));
+    }
+    acked
+}
+
+#[test]
+fn chat_calls_handled_together_survive_a_crash_in_their_batch() {
+    use macs_bridge::faults::BATCH_POINTS;
+    for point in BATCH_POINTS {
+        let server = session("a1", "on-input\nbusy 20ms\nend\n");
+        let state = tempfile::tempdir().expect("state dir");
+        let args = ["--mode", "manual", "--no-heuristic"];
+        // At the 20th batch: earlier ones were committed and answered.
+        let armed = format!("{point}:20");
+        let daemon = Daemon::start_env(&server, state.path(), &args, &[("MACS_CRASH_AT", &armed)]);
+        wait_for("the API socket", LONG, || {
+            std::os::unix::net::UnixStream::connect(state.path().join("macs.sock"))
+                .ok()
+                .map(drop)
+        });
+        // Six connections at once: calls arrive together and are handled in one batch.
+        let senders: Vec<_> = (0..6)
+            .map(|t| {
+                let dir = state.path().to_path_buf();
+                std::thread::spawn(move || send_until_gone(&dir, t))
+            })
+            .collect();
+        let acked: Vec<String> = senders
+            .into_iter()
+            .flat_map(|h| h.join().expect("sender"))
+            .collect();
+        daemon.wait_death(LONG);
+        let stored: Vec<String> = store(state.path())
+            .history(&macs_bridge::store::HistoryQuery {
+                limit: Some(10_000),
+                ..Default::default()
+            })
+            .expect("history")
+            .into_iter()
+            .map(|m| format!("[from person] {}", m.message.content))
+            .collect();
+        // Nothing the daemon acknowledged is lost.
+        for a in &acked {
+            assert!(
+                stored.contains(a),
+                "{point}: {a} was acknowledged, not stored"
+            );
+        }
+        let _daemon = Daemon::start(&server, state.path(), &args);
+        // Every stored message is typed once, none twice, nothing else.
+        let typed = wait_for(
+            &format!("every stored message typed ({point})"),
+            LONG,
+            || {
+                let v = sim_inputs(&server, "a1");
+                (v.len() >= stored.len()).then_some(v)
+            },
+        );
+        let mut sorted_typed = typed.clone();
+        sorted_typed.sort();
+        let mut sorted_stored = stored.clone();
+        sorted_stored.sort();
+        assert_eq!(sorted_typed, sorted_stored, "{point}");
+        wait_for("the journal rows final", LONG, || {
+            let c = store(state.path()).counts().expect("counts");
+            (c.deliveries.delivering + c.deliveries.queued == 0).then_some(())
+        });
+        assert_eq!(
+            sim_inputs(&server, "a1").len(),
+            typed.len(),
+            "{point}: typed twice"
+        );
+        eprintln!(
+            "{point}: {} acknowledged, {} stored, each typed once",
+            acked.len(),
+            stored.len()
+        );
+    }
+}

@@ -780,6 +780,34 @@ fn a_batch_commits_all_its_writes_together_or_none() {
 }
 
 #[test]
+fn a_batch_across_calls_commits_at_its_end_and_a_failed_group_inside_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("macs.sqlite3");
+    let mut s = Store::open(&path).unwrap();
+    s.begin_batch().unwrap();
+    chat(&mut s, "person", "all", "1", &["a"]);
+    // A group that fails inside the open batch is undone whole; the batch goes on.
+    let err = s
+        .batch(|s| {
+            chat(s, "person", "all", "2", &["a"]);
+            s.mark(424242, DeliveryStatus::Delivering, None)
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoSuchDelivery { .. }), "{err}");
+    chat(&mut s, "person", "all", "3", &["a"]);
+    // Not committed yet: another connection sees nothing.
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    let count = |c: &rusqlite::Connection| -> i64 {
+        c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&reader), 0);
+    s.end_batch().unwrap();
+    assert_eq!(count(&reader), 2);
+    assert_eq!(contents(&s, "a"), ["1", "3"]);
+}
+
+#[test]
 fn a_panic_inside_a_write_or_a_batch_leaves_nothing_half_done() {
     let mut s = Store::open_in_memory().unwrap();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -492,6 +492,25 @@ impl Core {
         self.out.push(Effect::View(v));
     }
 
+    /// Opens a journal batch spanning the next events (see [`Store::begin_batch`]): what they
+    /// write commits at [`Core::end_batch`], and their effects must not be carried out before.
+    /// Says whether one was opened (there is a journal and it could begin).
+    pub fn begin_batch(&mut self) -> bool {
+        match self.store.as_mut().map(Store::begin_batch) {
+            Some(Ok(())) => true,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "journal batch not opened");
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Commits the batch [`Core::begin_batch`] opened.
+    pub fn end_batch(&mut self) -> Result<(), crate::store::StoreError> {
+        self.store.as_mut().map_or(Ok(()), Store::end_batch)
+    }
+
     /// Runs a journal write; a failure is logged (the daemon goes on; what the journal lost is
     /// named in the log).
     fn journal<T>(

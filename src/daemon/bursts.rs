@@ -4,7 +4,8 @@
 //! it within that batch (a full-screen redraw, the alternate screen) would leave nothing to
 //! look at. So the output is searched for markers on the way in: start markers are counted (a
 //! block that came and went is reported, not silently lost), and the output is cut right after
-//! each end marker so that the screen can be looked at while the whole block is on it.
+//! each end marker so that the screen can be looked at while the whole block is on it (at
+//! once: a block never waits for the pacing of a streaming pane).
 
 use crate::detect::blocks::{
     MESSAGE_END, REQUEST_END, REQUEST_START, RESPONSE_END, RESPONSE_START,
@@ -30,8 +31,7 @@ pub fn count_starts(data: &[u8]) -> usize {
     starts.iter().map(|m| occurrences(data, m).count()).sum()
 }
 
-/// Offsets just after each end marker in `data`, in order, at most [`MAX_CUTS`], never at the
-/// very end (a chunk that ends with the marker is looked at after it anyway).
+/// Offsets just after each end marker in `data`, in order, at most [`MAX_CUTS`].
 pub fn end_cuts(data: &[u8]) -> Vec<usize> {
     if !has_marker(data) {
         return Vec::new();
@@ -39,7 +39,6 @@ pub fn end_cuts(data: &[u8]) -> Vec<usize> {
     let mut cuts: Vec<usize> = [REQUEST_END, RESPONSE_END, MESSAGE_END]
         .iter()
         .flat_map(|m| occurrences(data, m.as_bytes()).map(move |at| at + m.len()))
-        .filter(|&at| at < data.len())
         .collect();
     cuts.sort_unstable();
     cuts.dedup();
@@ -47,7 +46,7 @@ pub fn end_cuts(data: &[u8]) -> Vec<usize> {
     cuts
 }
 
-/// The pane of an output event and where to cut it, if it holds an end marker with more after.
+/// The pane of an output event and where to cut it, if it holds an end marker.
 pub fn cuts_of(ev: &ClientEvent) -> Option<(PaneId, Vec<usize>)> {
     match ev {
         ClientEvent::Tmux(T::Output { pane, data } | T::ExtendedOutput { pane, data, .. }) => {
@@ -58,8 +57,9 @@ pub fn cuts_of(ev: &ClientEvent) -> Option<(PaneId, Vec<usize>)> {
     }
 }
 
-/// An output event cut into consecutive events at `cuts` (offsets from [`end_cuts`]).
-pub fn split(ev: ClientEvent, cuts: &[usize]) -> Vec<ClientEvent> {
+/// An output event cut into consecutive events at `cuts` (offsets from [`end_cuts`]), each
+/// saying whether it ends with an end marker.
+pub fn split(ev: ClientEvent, cuts: &[usize]) -> Vec<(ClientEvent, bool)> {
     let rebuild = |ev: &ClientEvent, data: Vec<u8>| match ev {
         ClientEvent::Tmux(T::ExtendedOutput { pane, age_ms, .. }) => {
             ClientEvent::Tmux(T::ExtendedOutput {
@@ -75,17 +75,19 @@ pub fn split(ev: ClientEvent, cuts: &[usize]) -> Vec<ClientEvent> {
     };
     let data = match &ev {
         ClientEvent::Tmux(T::Output { data, .. } | T::ExtendedOutput { data, .. }) => data,
-        _ => return vec![ev],
+        _ => return vec![(ev, false)],
     };
     let mut parts = Vec::with_capacity(cuts.len() + 1);
     let mut from = 0;
-    for &at in cuts.iter().filter(|&&at| at > 0 && at < data.len()) {
+    for &at in cuts.iter().filter(|&&at| at > 0 && at <= data.len()) {
         if at > from {
-            parts.push(rebuild(&ev, data[from..at].to_vec()));
+            parts.push((rebuild(&ev, data[from..at].to_vec()), true));
             from = at;
         }
     }
-    parts.push(rebuild(&ev, data[from..].to_vec()));
+    if from < data.len() || parts.is_empty() {
+        parts.push((rebuild(&ev, data[from..].to_vec()), false));
+    }
     parts
 }
 
@@ -126,15 +128,21 @@ mod tests {
         assert_eq!(pane, PaneId(3));
         let parts = split(output(raw), &cuts);
         assert_eq!(parts.len(), 2);
-        assert!(data_of(&parts[0]).ends_with(b"<<CONTROLLER_REQUEST_END>>"));
-        assert_eq!(data_of(&parts[1]), b"\r\n\x1b[2J\x1b[H\x1b[?1049l");
-        let joined: Vec<u8> = parts.iter().flat_map(|p| data_of(p).to_vec()).collect();
+        assert!(data_of(&parts[0].0).ends_with(b"<<CONTROLLER_REQUEST_END>>"));
+        assert!(parts[0].1);
+        assert_eq!(data_of(&parts[1].0), b"\r\n\x1b[2J\x1b[H\x1b[?1049l");
+        assert!(!parts[1].1);
+        let joined: Vec<u8> = parts.iter().flat_map(|p| data_of(&p.0).to_vec()).collect();
         assert_eq!(joined, raw);
     }
 
     #[test]
-    fn a_chunk_that_ends_with_the_marker_or_has_none_is_not_cut() {
-        assert!(cuts_of(&output(b"<<MESSAGE to=a1>>\r\nhi\r\n<<MESSAGE_END>>")).is_none());
+    fn a_chunk_that_ends_with_the_marker_is_one_part_that_ends_at_it() {
+        let raw = b"<<MESSAGE to=a1>>\r\nhi\r\n<<MESSAGE_END>>";
+        let (_, cuts) = cuts_of(&output(raw)).expect("cut");
+        let parts = split(output(raw), &cuts);
+        assert_eq!(parts.len(), 1);
+        assert!(parts[0].1);
         assert!(cuts_of(&output(b"plain output << shifted")).is_none());
         assert!(end_cuts(b"").is_empty());
     }
@@ -160,7 +168,7 @@ mod tests {
             proptest::prop_assert!(cuts.len() <= MAX_CUTS);
             proptest::prop_assert!(cuts.windows(2).all(|w| w[0] < w[1]));
             let split = split(output(&raw), &cuts);
-            let joined: Vec<u8> = split.iter().flat_map(|p| data_of(p).to_vec()).collect();
+            let joined: Vec<u8> = split.iter().flat_map(|p| data_of(&p.0).to_vec()).collect();
             proptest::prop_assert_eq!(joined, raw);
         }
     }
@@ -172,7 +180,7 @@ mod tests {
         assert_eq!(cuts.len(), MAX_CUTS);
         let parts = split(output(raw.as_bytes()), &cuts);
         assert_eq!(parts.len(), MAX_CUTS + 1);
-        let joined: Vec<u8> = parts.iter().flat_map(|p| data_of(p).to_vec()).collect();
+        let joined: Vec<u8> = parts.iter().flat_map(|p| data_of(&p.0).to_vec()).collect();
         assert_eq!(joined, raw.as_bytes());
     }
 }

@@ -5,15 +5,110 @@
 use std::collections::HashMap;
 
 use crate::api::protocol::{self as p, method, RpcError};
+use tokio::sync::mpsc;
+
 use crate::api::server::{ApiMsg, Call};
 use crate::core::{Event, Request};
+use crate::store::StoreError;
 use crate::tmux::command::{Command, OptionScope, Target};
 use crate::tmux::PaneId;
 
 use super::Runner;
 
+/// At most this many API messages are taken together (one journal commit for their calls).
+const MAX_BATCH: usize = 256;
+
 impl Runner {
-    pub(super) async fn api(&mut self, msg: ApiMsg) {
+    /// An API message, and the ones already waiting behind it: the calls among them that go to
+    /// the core are handled together and their journal writes committed at once (one commit
+    /// instead of one per call); nothing of theirs (answers, typing) is carried out before that
+    /// commit. Anything answered here first lets the calls before it finish, so each
+    /// connection's answers keep their order.
+    pub(super) async fn api(
+        &mut self,
+        first: ApiMsg,
+        more: &mut mpsc::Receiver<ApiMsg>,
+    ) -> Result<(), StoreError> {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(msg) = next.take() {
+            taken += 1;
+            match self.core_call(msg).await {
+                Ok(event) => batch.push(event),
+                Err(msg) => {
+                    self.run_batch(std::mem::take(&mut batch)).await?;
+                    self.api_here(msg).await;
+                }
+            }
+            if taken < MAX_BATCH {
+                next = more.try_recv().ok();
+            }
+        }
+        self.run_batch(batch).await?;
+        self.look_dirty().await;
+        Ok(())
+    }
+
+    /// The core's event for a call the core answers; any other message comes back.
+    async fn core_call(&mut self, msg: ApiMsg) -> Result<Event, ApiMsg> {
+        let ApiMsg::Call(call) = msg else {
+            return Err(msg);
+        };
+        if self.cfg.dry_run
+            || matches!(
+                call.method.as_str(),
+                method::PANE_STATUS | method::PANE_SNAPSHOT
+            )
+        {
+            return Err(ApiMsg::Call(call));
+        }
+        let request = match Request::parse(&call.method, call.params.clone()) {
+            Ok(Some(r)) => r,
+            _ => return Err(ApiMsg::Call(call)),
+        };
+        self.next_call += 1;
+        let id = self.next_call;
+        let agent = self.identity(call.client.peer_pid).await;
+        let conn = call.client.conn_id;
+        self.calls.insert(id, call.reply);
+        Ok(Event::Call {
+            call: id,
+            conn,
+            agent,
+            request,
+        })
+    }
+
+    /// Hands calls to the core; two or more in one journal batch, their effects carried out
+    /// once it has committed. A batch that cannot commit stops the daemon: none of its calls
+    /// was answered and nothing of them typed, and the journal has none of them.
+    async fn run_batch(&mut self, events: Vec<Event>) -> Result<(), StoreError> {
+        if events.len() < 2 {
+            for event in events {
+                self.feed(event).await;
+            }
+            return Ok(());
+        }
+        let opened = self.core.begin_batch();
+        let mut effects = Vec::new();
+        for event in events {
+            effects.extend(self.core.handle(std::time::Instant::now(), event));
+        }
+        crate::faults::point("batch-open");
+        if opened {
+            self.core.end_batch()?;
+        }
+        crate::faults::point("batch-committed");
+        for e in effects {
+            self.effect(e).await;
+        }
+        Ok(())
+    }
+
+    /// A message answered here, or not a call: connections closing, subscriptions, pane
+    /// status and snapshots, errors.
+    async fn api_here(&mut self, msg: ApiMsg) {
         if let ApiMsg::Gone { conn_id } = &msg {
             let conn = *conn_id;
             self.feed(Event::Gone { conn }).await;
@@ -35,31 +130,11 @@ impl Runner {
             let _ = call.reply.send(result);
             return;
         }
-        let request = match Request::parse(&call.method, call.params.clone()) {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                let _ = call
-                    .reply
-                    .send(Err(RpcError::method_not_found(&call.method)));
-                return;
-            }
-            Err(e) => {
-                let _ = call.reply.send(Err(e));
-                return;
-            }
+        let error = match Request::parse(&call.method, call.params.clone()) {
+            Ok(_) => RpcError::method_not_found(&call.method),
+            Err(e) => e,
         };
-        self.next_call += 1;
-        let id = self.next_call;
-        let agent = self.identity(call.client.peer_pid).await;
-        self.calls.insert(id, call.reply);
-        self.feed(Event::Call {
-            call: id,
-            conn: call.client.conn_id,
-            agent,
-            request,
-        })
-        .await;
-        self.look_dirty().await;
+        let _ = call.reply.send(Err(error));
     }
 
     /// Who a connection is: the agent whose pane the calling process runs in (its pid descends

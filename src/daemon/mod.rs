@@ -12,6 +12,7 @@ mod claim;
 pub mod controller;
 mod effects;
 pub mod health;
+mod pacing;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
@@ -86,6 +87,9 @@ pub enum DaemonError {
     },
     #[error("{0}")]
     Start(String),
+    /// API calls handled together could not be committed: none was answered or typed.
+    #[error("the journal could not commit the API calls that came together ({0}); none of them was answered or typed, and the journal holds none of them: start the daemon again")]
+    Journal(crate::store::StoreError),
 }
 
 /// Prints what happens, as readable lines or JSON lines.
@@ -119,6 +123,8 @@ struct Runner {
     inject: InjectOptions,
     /// Panes whose screen changed since the last look.
     dirty: HashSet<PaneId>,
+    /// When panes that print are looked at (see `pacing`).
+    pacing: pacing::Pacing,
     /// Start markers seen in each pane's output since its last look.
     starts: HashMap<PaneId, usize>,
     /// Live looks for the writers, per pane.
@@ -232,6 +238,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         mailbox,
         inject,
         dirty: HashSet::new(),
+        pacing: pacing::Pacing::default(),
         starts: HashMap::new(),
         looks: HashMap::new(),
         writing: HashSet::new(),
@@ -272,6 +279,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     // No timer runs while nothing waits on the clock: each turn of the loop arms one for the
     // earliest deadline there is, if any.
     let missed = r.watcher.as_ref().map(|w| w.missed());
+    let mut failed = None;
     loop {
         // Panes the core asked to see (`Effect::Look`) after any event, the first view
         // included, are looked at before waiting again.
@@ -303,14 +311,19 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             Some(ev) = outbox_rx.recv() => r.outbox_event(ev).await,
             Some(rep) = reports_rx.recv() => r.report(rep).await,
             Some(done) = exec_rx.recv() => r.feed(Event::Exec(done)).await,
-            Some(msg) = api_rx.recv() => r.api(msg).await,
+            Some(msg) = api_rx.recv() => {
+                if let Err(e) = r.api(msg, &mut api_rx).await {
+                    failed = Some(DaemonError::Journal(e));
+                    break;
+                }
+            }
             _ = sleep_until(wake) => r.wake().await,
             _ = wait_missed(missed.as_deref()) => r.rescan_outbox().await,
         }
     }
     cancel.cancel();
     r.shutdown(&mut reports_rx).await;
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 impl Runner {
@@ -440,11 +453,10 @@ impl Runner {
         let Some((pane, cuts)) = cut else {
             return self.apply_event(ev).await;
         };
-        let mut parts = bursts::split(ev, &cuts).into_iter().peekable();
         let mut membership = false;
-        while let Some(part) = parts.next() {
+        for (part, ends_block) in bursts::split(ev, &cuts) {
             membership |= self.apply_event(part).await;
-            if parts.peek().is_some() {
+            if ends_block {
                 self.look_at(pane).await;
             }
         }
@@ -474,13 +486,17 @@ impl Runner {
         for change in changes {
             match change {
                 PaneChange::Output(id) => {
-                    self.dirty.insert(id);
+                    let now = std::time::Instant::now();
+                    if self.writing.contains(&id) || self.pacing.output(id, now) {
+                        self.dirty.insert(id);
+                    }
                 }
                 PaneChange::Info(id) | PaneChange::Added(id) => {
                     self.dirty.insert(id);
                     membership = true;
                 }
                 PaneChange::Removed(id) => {
+                    self.pacing.forget(id);
                     self.looks.remove(&id);
                     self.looked.remove(&id);
                     membership = true;
@@ -506,6 +522,7 @@ impl Runner {
     }
 
     async fn look_at(&mut self, id: PaneId) {
+        self.pacing.looked(id, std::time::Instant::now());
         if !self.silences.is_empty() {
             self.looked.insert(id, std::time::Instant::now());
         }
@@ -617,7 +634,8 @@ impl Runner {
             .map(|(_, at)| at)
             .min()
             .map(tokio::time::Instant::from_std);
-        [outbox, core, silence].into_iter().flatten().min()
+        let paced = self.pacing.next_due().map(tokio::time::Instant::from_std);
+        [outbox, core, silence, paced].into_iter().flatten().min()
     }
 
     /// For each pane whose state silence may change (the core's tick panes and the panes being
@@ -658,6 +676,7 @@ impl Runner {
         }
         // Panes being typed into are looked at too (their writer waits on the look).
         self.dirty.extend(silent.iter().copied());
+        self.dirty.extend(self.pacing.due(now));
         self.look_dirty().await;
         // Each silence is handled once, even for a pane nobody looked at in the end.
         for id in silent {

@@ -251,7 +251,17 @@ impl Store {
         f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if self.in_batch {
-            return f(self);
+            // Inside an open batch: all or nothing as a savepoint.
+            run(&self.conn, "SAVEPOINT store_batch", "begin a nested batch")?;
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+            if !matches!(result, Ok(Ok(_))) {
+                let _ = run(&self.conn, "ROLLBACK TO store_batch", "roll back a batch");
+            }
+            run(&self.conn, "RELEASE store_batch", "end a nested batch")?;
+            return match result {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
         }
         self.begin()?;
         self.in_batch = true;
@@ -271,6 +281,27 @@ impl Store {
                 std::panic::resume_unwind(panic)
             }
         }
+    }
+
+    /// Opens a batch that spans calls (the runner's way to commit API calls that arrive
+    /// together at once): every write until [`Store::end_batch`] commits with it, as in
+    /// [`Store::batch`]. Nothing written in it is durable before `end_batch` returns `Ok`.
+    pub fn begin_batch(&mut self) -> Result<(), StoreError> {
+        if self.in_batch {
+            return Ok(());
+        }
+        self.begin()?;
+        self.in_batch = true;
+        Ok(())
+    }
+
+    /// Commits the batch [`Store::begin_batch`] opened. On an error nothing of it was stored.
+    pub fn end_batch(&mut self) -> Result<(), StoreError> {
+        if !self.in_batch {
+            return Ok(());
+        }
+        self.in_batch = false;
+        self.commit()
     }
 
     /// Runs one write: in its own transaction, or inside the open batch as a savepoint (so

@@ -7,6 +7,9 @@
 //! each end marker so that the screen can be looked at while the whole block is on it (at
 //! once: a block never waits for the pacing of a streaming pane).
 
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+
 use crate::detect::blocks::{
     MESSAGE_END, REQUEST_END, REQUEST_START, RESPONSE_END, RESPONSE_START,
 };
@@ -46,15 +49,68 @@ pub fn end_cuts(data: &[u8]) -> Vec<usize> {
     cuts
 }
 
-/// The pane of an output event and where to cut it, if it holds an end marker.
-pub fn cuts_of(ev: &ClientEvent) -> Option<(PaneId, Vec<usize>)> {
-    match ev {
-        ClientEvent::Tmux(T::Output { pane, data } | T::ExtendedOutput { pane, data, .. }) => {
-            let cuts = end_cuts(data);
-            (!cuts.is_empty()).then_some((*pane, cuts))
+/// How many blocks per pane are remembered as already drawn.
+const REMEMBERED: usize = 64;
+/// The bytes before an end marker that stand for a block whose start came in an earlier chunk.
+const TAIL: usize = 64;
+
+/// The blocks each pane drew lately, by a hash of their raw bytes: a TUI that repaints its
+/// screen prints the same block again and again, and a repaint needs no look of its own (the
+/// pane's next look sees it, as any other output).
+#[derive(Debug, Default)]
+pub struct Drawn {
+    recent: HashMap<PaneId, VecDeque<u64>>,
+}
+
+impl Drawn {
+    /// The pane of an output event and where to cut it: after each end marker of a block this
+    /// pane did not draw lately.
+    pub fn cuts_of(&mut self, ev: &ClientEvent) -> Option<(PaneId, Vec<usize>)> {
+        let (pane, data) = match ev {
+            ClientEvent::Tmux(T::Output { pane, data } | T::ExtendedOutput { pane, data, .. }) => {
+                (*pane, data)
+            }
+            _ => return None,
+        };
+        let cuts = end_cuts(data);
+        if cuts.is_empty() {
+            return None;
         }
-        _ => None,
+        let recent = self.recent.entry(pane).or_default();
+        let mut fresh = Vec::new();
+        for &end in &cuts {
+            // The block's bytes: from the last start marker before its end (or, when the block
+            // began in an earlier chunk, its last bytes, so that where a chunk happens to start
+            // matters little).
+            let from = last_start_before(data, end).unwrap_or(end.saturating_sub(TAIL));
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            data[from..end].hash(&mut h);
+            let key = h.finish();
+            if !recent.contains(&key) {
+                if recent.len() == REMEMBERED {
+                    recent.pop_front();
+                }
+                recent.push_back(key);
+                fresh.push(end);
+            }
+        }
+        (!fresh.is_empty()).then_some((pane, fresh))
     }
+
+    pub fn forget(&mut self, pane: PaneId) {
+        self.recent.remove(&pane);
+    }
+}
+
+fn last_start_before(data: &[u8], end: usize) -> Option<usize> {
+    [
+        REQUEST_START.as_bytes(),
+        RESPONSE_START.as_bytes(),
+        b"<<MESSAGE ",
+    ]
+    .iter()
+    .filter_map(|m| occurrences(&data[..end], m).last())
+    .max()
 }
 
 /// An output event cut into consecutive events at `cuts` (offsets from [`end_cuts`]), each
@@ -124,7 +180,7 @@ mod tests {
     fn a_block_drawn_and_erased_in_one_chunk_is_cut_after_its_end() {
         let raw = b"\x1b[?1049h<<CONTROLLER_REQUEST>>\r\nWhich port?\r\n<<CONTROLLER_REQUEST_END>>\r\n\x1b[2J\x1b[H\x1b[?1049l";
         assert_eq!(count_starts(raw), 1);
-        let (pane, cuts) = cuts_of(&output(raw)).expect("cut");
+        let (pane, cuts) = Drawn::default().cuts_of(&output(raw)).expect("cut");
         assert_eq!(pane, PaneId(3));
         let parts = split(output(raw), &cuts);
         assert_eq!(parts.len(), 2);
@@ -139,11 +195,13 @@ mod tests {
     #[test]
     fn a_chunk_that_ends_with_the_marker_is_one_part_that_ends_at_it() {
         let raw = b"<<MESSAGE to=a1>>\r\nhi\r\n<<MESSAGE_END>>";
-        let (_, cuts) = cuts_of(&output(raw)).expect("cut");
+        let (_, cuts) = Drawn::default().cuts_of(&output(raw)).expect("cut");
         let parts = split(output(raw), &cuts);
         assert_eq!(parts.len(), 1);
         assert!(parts[0].1);
-        assert!(cuts_of(&output(b"plain output << shifted")).is_none());
+        assert!(Drawn::default()
+            .cuts_of(&output(b"plain output << shifted"))
+            .is_none());
         assert!(end_cuts(b"").is_empty());
     }
 
@@ -171,6 +229,28 @@ mod tests {
             let joined: Vec<u8> = split.iter().flat_map(|p| data_of(&p.0).to_vec()).collect();
             proptest::prop_assert_eq!(joined, raw);
         }
+    }
+
+    #[test]
+    fn a_block_repainted_needs_no_look_of_its_own_and_a_new_one_does() {
+        let mut d = Drawn::default();
+        let frame =
+            b"\x1b[H<<CONTROLLER_REQUEST>>\r\nWhich port?\r\n<<CONTROLLER_REQUEST_END>>\r\n";
+        assert!(d.cuts_of(&output(frame)).is_some());
+        for _ in 0..10 {
+            assert!(d.cuts_of(&output(frame)).is_none());
+        }
+        let other =
+            b"\x1b[H<<CONTROLLER_REQUEST>>\r\nWhich host?\r\n<<CONTROLLER_REQUEST_END>>\r\n";
+        assert!(d.cuts_of(&output(other)).is_some());
+        // Another pane drawing the same block is news there.
+        let elsewhere = ClientEvent::Tmux(T::Output {
+            pane: PaneId(4),
+            data: frame.to_vec(),
+        });
+        assert!(d.cuts_of(&elsewhere).is_some());
+        d.forget(PaneId(3));
+        assert!(d.cuts_of(&output(frame)).is_some());
     }
 
     #[test]

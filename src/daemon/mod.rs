@@ -13,6 +13,7 @@ pub mod controller;
 mod effects;
 pub mod health;
 mod pacing;
+mod waits;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
@@ -37,6 +38,7 @@ use crate::store::Store;
 use crate::tmux::client::{Client, ClientEvent, ClientOptions};
 use crate::tmux::command::{Command, KeyName, OptionScope, Target};
 use crate::tmux::PaneId;
+use waits::{spawn_signal_handler, wait_missed};
 
 /// The pane option the bridge uses to show a person what waits (see `up`'s border format).
 pub const STATUS_OPTION: &str = "@macs-status";
@@ -125,6 +127,8 @@ struct Runner {
     dirty: HashSet<PaneId>,
     /// When panes that print are looked at (see `pacing`).
     pacing: pacing::Pacing,
+    /// The blocks each pane drew lately (a repaint needs no look of its own).
+    drawn: bursts::Drawn,
     /// Start markers seen in each pane's output since its last look.
     starts: HashMap<PaneId, usize>,
     /// Live looks for the writers, per pane.
@@ -239,6 +243,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         inject,
         dirty: HashSet::new(),
         pacing: pacing::Pacing::default(),
+        drawn: bursts::Drawn::default(),
         starts: HashMap::new(),
         looks: HashMap::new(),
         writing: HashSet::new(),
@@ -446,10 +451,21 @@ impl Runner {
 
     /// Applies one tmux event to the screen models; says whether the set of panes changed.
     async fn client_event(&mut self, ev: ClientEvent) -> bool {
-        // Output with a block's end marker and more after it: the screen is looked at right
-        // after the marker, before what follows can erase the block (only for panes the core
-        // reads blocks in: output of the others is not searched).
-        let cut = bursts::cuts_of(&ev).filter(|(pane, _)| self.core.wants_look(*pane));
+        // Output with the end marker of a block the pane did not draw lately: the screen is
+        // looked at right after the marker, before what follows can erase the block (only for
+        // panes the core reads blocks in: output of the others is not searched).
+        use crate::tmux::control::Event as T;
+        let watched = match &ev {
+            ClientEvent::Tmux(T::Output { pane, .. } | T::ExtendedOutput { pane, .. }) => {
+                self.core.wants_look(*pane)
+            }
+            _ => false,
+        };
+        let cut = if watched {
+            self.drawn.cuts_of(&ev)
+        } else {
+            None
+        };
         let Some((pane, cuts)) = cut else {
             return self.apply_event(ev).await;
         };
@@ -465,9 +481,11 @@ impl Runner {
 
     async fn apply_event(&mut self, ev: ClientEvent) -> bool {
         use crate::tmux::control::Event as T;
+        let mut bytes = 0;
         if let ClientEvent::Tmux(T::Output { pane, data } | T::ExtendedOutput { pane, data, .. }) =
             &ev
         {
+            bytes = data.len() as u64;
             if self.core.wants_look(*pane) {
                 let n = bursts::count_starts(data);
                 if n > 0 {
@@ -487,7 +505,7 @@ impl Runner {
             match change {
                 PaneChange::Output(id) => {
                     let now = std::time::Instant::now();
-                    if self.writing.contains(&id) || self.pacing.output(id, now) {
+                    if self.writing.contains(&id) || self.pacing.output(id, now, bytes) {
                         self.dirty.insert(id);
                     }
                 }
@@ -497,6 +515,7 @@ impl Runner {
                 }
                 PaneChange::Removed(id) => {
                     self.pacing.forget(id);
+                    self.drawn.forget(id);
                     self.looks.remove(&id);
                     self.looked.remove(&id);
                     membership = true;
@@ -761,30 +780,4 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// Returns once the outbox watcher may have lost events; never without a watcher.
-async fn wait_missed(missed: Option<&crate::mailbox::Missed>) {
-    match missed {
-        Some(m) => m.wait().await,
-        None => std::future::pending().await,
-    }
-}
-
-fn spawn_signal_handler(cancel: CancellationToken) {
-    tokio::spawn(async move {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
-        cancel.cancel();
-    });
 }

@@ -6,9 +6,12 @@
 //!
 //! - output after a quiet spell ([`QUIET`] since the last look, and nothing left unlooked) is
 //!   looked at at once: the first sign of life, a prompt coming back, costs no latency;
-//! - output that follows closely waits until the pane has been quiet for [`QUIET`] (the end of
-//!   a burst: an agent's turn ending is output stopping), or at most [`MAX_INTERVAL`] since
-//!   the last look while it keeps streaming.
+//! - output that follows closely is looked at once the pane has been quiet for [`QUIET`] (the
+//!   end of a burst: an agent's turn ending is output stopping), but not sooner after the last
+//!   look than the pane's output rate allows: `gap² ≥ bytes × COST`, so a pane printing a few
+//!   KB/s (an agent streaming its answer) is looked at every few tens of milliseconds, one
+//!   printing 100 KB/s about twice a second;
+//! - and at least every [`MAX_INTERVAL`] while it prints.
 //!
 //! What must not wait goes around this: a block's end marker in the output (the runner looks
 //! right after it), a pane being typed into, and anything the core asks to see.
@@ -20,20 +23,23 @@ use crate::tmux::PaneId;
 
 /// How long a pane must be quiet before output that followed a look closely is looked at.
 pub const QUIET: Duration = Duration::from_millis(30);
-/// The longest a streaming pane goes without a look.
+/// The longest a printing pane goes without a look.
 pub const MAX_INTERVAL: Duration = Duration::from_millis(500);
+/// Seconds² of gap per byte of output since the last look (see the module's documentation):
+/// 100 KB/s gives 0.5 s, 10 KB/s 50 ms, 1 KB/s 5 ms.
+const COST: f64 = 5e-6;
 
 #[derive(Debug, Default)]
 pub struct Pacing {
     last_look: HashMap<PaneId, Instant>,
-    /// Panes with output not looked at yet, and when that output came last.
-    pending: HashMap<PaneId, Instant>,
+    /// Panes with output not looked at yet: when it came last, and how many bytes.
+    pending: HashMap<PaneId, (Instant, u64)>,
 }
 
 impl Pacing {
-    /// The pane printed something at `now`: whether to look at it now (otherwise it is due
+    /// The pane printed `bytes` at `now`: whether to look at it now (otherwise it is due
     /// later, see [`Pacing::next_due`]).
-    pub fn output(&mut self, id: PaneId, now: Instant) -> bool {
+    pub fn output(&mut self, id: PaneId, now: Instant, bytes: u64) -> bool {
         let since = self
             .last_look
             .get(&id)
@@ -43,7 +49,9 @@ impl Pacing {
             Some(s) => s >= MAX_INTERVAL || (s >= QUIET && !self.pending.contains_key(&id)),
         };
         if !now_ok {
-            self.pending.insert(id, now);
+            let e = self.pending.entry(id).or_insert((now, 0));
+            e.0 = now;
+            e.1 += bytes;
         }
         now_ok
     }
@@ -59,19 +67,21 @@ impl Pacing {
         self.pending.remove(&id);
     }
 
-    fn due_at(&self, id: PaneId, last_output: Instant) -> Instant {
-        let quiet = last_output + QUIET;
-        match self.last_look.get(&id) {
-            Some(t) => quiet.min(*t + MAX_INTERVAL),
-            None => last_output,
-        }
+    fn due_at(&self, id: PaneId, last_output: Instant, bytes: u64) -> Instant {
+        let Some(look) = self.last_look.get(&id) else {
+            return last_output;
+        };
+        let gap = Duration::from_secs_f64((bytes as f64 * COST).sqrt()).min(MAX_INTERVAL);
+        (last_output + QUIET)
+            .max(*look + gap)
+            .min(*look + MAX_INTERVAL)
     }
 
     /// The earliest moment a pane with output not looked at is due.
     pub fn next_due(&self) -> Option<Instant> {
         self.pending
             .iter()
-            .map(|(id, out)| self.due_at(*id, *out))
+            .map(|(id, (out, bytes))| self.due_at(*id, *out, *bytes))
             .min()
     }
 
@@ -79,7 +89,7 @@ impl Pacing {
     pub fn due(&self, now: Instant) -> Vec<PaneId> {
         self.pending
             .iter()
-            .filter(|(id, out)| self.due_at(**id, **out) <= now)
+            .filter(|(id, (out, bytes))| self.due_at(**id, *out, *bytes) <= now)
             .map(|(id, _)| *id)
             .collect()
     }
@@ -99,9 +109,9 @@ mod tests {
     fn the_first_output_and_output_after_a_quiet_spell_are_looked_at_at_once() {
         let t0 = Instant::now();
         let mut p = Pacing::default();
-        assert!(p.output(P, t0));
+        assert!(p.output(P, t0, 100));
         p.looked(P, t0);
-        assert!(p.output(P, t0 + ms(40)));
+        assert!(p.output(P, t0 + ms(40), 100));
         p.looked(P, t0 + ms(40));
         assert_eq!(p.next_due(), None);
     }
@@ -110,10 +120,10 @@ mod tests {
     fn a_burst_is_looked_at_once_it_stops() {
         let t0 = Instant::now();
         let mut p = Pacing::default();
-        assert!(p.output(P, t0));
+        assert!(p.output(P, t0, 100));
         p.looked(P, t0);
         for i in 1..=5 {
-            assert!(!p.output(P, t0 + ms(5 * i)));
+            assert!(!p.output(P, t0 + ms(5 * i), 100));
         }
         let last = t0 + ms(25);
         assert_eq!(p.next_due(), Some(last + QUIET));
@@ -127,14 +137,14 @@ mod tests {
     fn a_pane_that_never_stops_is_looked_at_every_max_interval() {
         let t0 = Instant::now();
         let mut p = Pacing::default();
-        assert!(p.output(P, t0));
+        assert!(p.output(P, t0, 100));
         p.looked(P, t0);
         let mut looks = 1;
         let mut t = t0;
-        // 20 ms apart for 5 s: never quiet for 30 ms.
+        // 2 KB 20 ms apart (100 KB/s) for 5 s: never quiet for 30 ms.
         for _ in 0..250 {
             t += ms(20);
-            if p.output(P, t) || !p.due(t).is_empty() {
+            if p.output(P, t, 2_000) || !p.due(t).is_empty() {
                 p.looked(P, t);
                 looks += 1;
             }
@@ -143,12 +153,34 @@ mod tests {
     }
 
     #[test]
+    fn the_faster_a_pane_printed_the_longer_its_look_waits_after_it_stops() {
+        // 100 ms of output every 20 ms, then quiet: looked at 30 ms after it stops, or once the
+        // gap its rate asks for has passed since the last look.
+        let t0 = Instant::now();
+        let mut at = Vec::new();
+        for bytes_per_20ms in [20, 200, 2_000] {
+            let mut p = Pacing::default();
+            p.output(P, t0, 1);
+            p.looked(P, t0);
+            for i in 1..=5 {
+                assert!(!p.output(P, t0 + ms(20 * i), bytes_per_20ms));
+            }
+            at.push(p.next_due().expect("due") - t0);
+        }
+        // 100 B: 30 ms after the last output; 1 KB: the same (its gap is 71 ms from the look);
+        // 10 KB: a gap of 224 ms from the look.
+        assert_eq!(at[0], ms(130));
+        assert_eq!(at[1], ms(130));
+        assert!((ms(223)..=ms(224)).contains(&at[2]), "{at:?}");
+    }
+
+    #[test]
     fn a_forgotten_pane_is_due_never() {
         let t0 = Instant::now();
         let mut p = Pacing::default();
-        p.output(P, t0);
+        p.output(P, t0, 1);
         p.looked(P, t0);
-        p.output(P, t0 + ms(1));
+        p.output(P, t0 + ms(1), 1);
         p.forget(P);
         assert_eq!(p.next_due(), None);
     }

@@ -238,14 +238,19 @@ impl Agents {
     /// Panes with something waiting and nothing being typed.
     pub fn waiting_panes(&self) -> Vec<PaneId> {
         self.slots
-            .iter()
-            .filter(|(id, s)| {
-                self.panes.contains_key(id)
-                    && (!s.recovering.is_empty()
-                        || (!s.queue.waiting.is_empty() && s.queue.in_flight.is_none()))
-            })
-            .map(|(id, _)| *id)
+            .keys()
+            .filter(|id| self.waits_for_idle(**id))
+            .copied()
             .collect()
+    }
+
+    /// Whether something waits for this pane to be idle (a queued item, or one to recover).
+    pub fn waits_for_idle(&self, id: PaneId) -> bool {
+        self.panes.contains_key(&id)
+            && self.slots.get(&id).is_some_and(|s| {
+                !s.recovering.is_empty()
+                    || (!s.queue.waiting.is_empty() && s.queue.in_flight.is_none())
+            })
     }
 
     /// Every pane, for messages: `%3 worker (macs:0.0)`.

@@ -418,6 +418,11 @@ impl Core {
         self.agents.watched(pane)
     }
 
+    /// Whether something waits for `pane` to be idle: its every change of screen matters.
+    pub fn waits_for_idle(&self, pane: PaneId) -> bool {
+        self.agents.waits_for_idle(pane)
+    }
+
     /// When the core next needs an [`Event::Tick`]: the earliest `request.ask` deadline or
     /// controller timeout; `None` while nothing waits on the clock (the runner arms no timer).
     pub fn next_deadline(&self) -> Option<Instant> {

@@ -287,7 +287,14 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     let mut failed = None;
     loop {
         // Panes the core asked to see (`Effect::Look`) after any event, the first view
-        // included, are looked at before waiting again.
+        // included, are looked at before waiting again; so is output not looked at yet of a
+        // pane that something now waits to type into.
+        let waited: Vec<PaneId> = r
+            .pacing
+            .pending()
+            .filter(|id| r.core.waits_for_idle(*id))
+            .collect();
+        r.dirty.extend(waited);
         if !r.dirty.is_empty() {
             r.look_dirty().await;
         }
@@ -505,7 +512,10 @@ impl Runner {
             match change {
                 PaneChange::Output(id) => {
                     let now = std::time::Instant::now();
-                    if self.writing.contains(&id) || self.pacing.output(id, now, bytes) {
+                    if self.writing.contains(&id)
+                        || self.core.waits_for_idle(id)
+                        || self.pacing.output(id, now, bytes)
+                    {
                         self.dirty.insert(id);
                     }
                 }

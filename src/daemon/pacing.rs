@@ -14,7 +14,8 @@
 //! - and at least every [`MAX_INTERVAL`] while it prints.
 //!
 //! What must not wait goes around this: a block's end marker in the output (the runner looks
-//! right after it), a pane being typed into, and anything the core asks to see.
+//! right after it), a pane being typed into or that something waits to type into (a queued
+//! message goes in the moment the pane is idle), and anything the core asks to see.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -83,6 +84,11 @@ impl Pacing {
             .iter()
             .map(|(id, (out, bytes))| self.due_at(*id, *out, *bytes))
             .min()
+    }
+
+    /// The panes with output not looked at yet.
+    pub fn pending(&self) -> impl Iterator<Item = PaneId> + '_ {
+        self.pending.keys().copied()
     }
 
     /// The panes due at `now` (they stay pending until looked at).

@@ -46,9 +46,9 @@ fn pane_text(panes: &Panes, id: PaneId) -> String {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn attach_and_see_output_pushed() {
-    let server = TmuxServer::start("macs", &shell());
+/// A control client attached to the server's session `macs`, its registry synced, and the
+/// session's pane.
+async fn attached(server: &TmuxServer) -> (Client, UnboundedReceiver<ClientEvent>, Panes, PaneId) {
     let (client, mut events) = Client::connect(ClientOptions::new(server.tmux(), "macs"))
         .await
         .expect("attach");
@@ -57,6 +57,13 @@ async fn attach_and_see_output_pushed() {
     assert!(matches!(first, ClientEvent::Attached { .. }), "{first:?}");
     panes.handle(first).await.expect("sync");
     let id: PaneId = server.pane_id("macs").parse().expect("pane id");
+    (client, events, panes, id)
+}
+
+#[tokio::test]
+async fn attach_and_see_output_pushed() {
+    let server = TmuxServer::start("macs", &shell());
+    let (client, mut events, mut panes, id) = attached(&server).await;
     server.ok(&["send-keys", "-t", "macs", "echo hello-$((6*7))", "Enter"]);
     pump_until(
         &mut panes,
@@ -73,13 +80,7 @@ async fn a_title_the_output_sets_is_the_panes_title_at_once() {
     // tmux tells control clients about titles on a one-second timer; agents (Codex's spinner,
     // Gemini's `✦  Working…`) say in the title whether they work, so it is read from the output.
     let server = TmuxServer::start("macs", &shell());
-    let (client, mut events) = Client::connect(ClientOptions::new(server.tmux(), "macs"))
-        .await
-        .expect("attach");
-    let mut panes = Panes::new(client.clone());
-    let first = next_event(&mut events).await;
-    panes.handle(first).await.expect("sync");
-    let id: PaneId = server.pane_id("macs").parse().expect("pane id");
+    let (client, mut events, mut panes, id) = attached(&server).await;
     for (title, mark) in [("\u{2827} work", "busy-42"), ("work", "idle-42")] {
         let cmd = format!("printf '\\033]2;{title}\\007{}-%s\\n' $((6*7))", &mark[..4]);
         server.ok(&["send-keys", "-t", "macs", "-l", &cmd]);

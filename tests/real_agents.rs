@@ -192,22 +192,28 @@ fn gemini_gets_an_answer_exactly_once_through_crashes() {
     each_point("gemini", 18230);
 }
 
-/// The reply the scripted model gives to the person's chat message, and to the line the person
-/// types into the pane.
-const REPLY_SCRIPT: &str = "### delay=2\nThe function adds two numbers.\nIt has no tests yet.\n### delay=1\nNothing changed today.\n";
+/// A real agent whose model replies from `script`, a manual daemon watching it and an API
+/// connection, once the agent is ready: idle, and past Gemini's start-up (input typed while it
+/// shows `Initializing...` is queued and can come back into its prompt unsent). `None` when
+/// `../shared/real-agents` is not there.
+struct Ready {
+    _dir: tempfile::TempDir,
+    server: TmuxServer,
+    state: tempfile::TempDir,
+    daemon: Daemon,
+    api: common::Raw,
+}
 
-/// A chat message to the real agent, and a line typed into its pane by hand: each turn's reply
-/// comes back as a chat message from the agent, without the CLI's chrome.
-fn replies(agent: &str, port: u16) {
+fn ready_agent(agent: &str, port: u16, script: &str) -> Option<Ready> {
     let h = harness();
     if !h.join("run-agent.sh").exists() {
         eprintln!("../shared/real-agents is not here; skipped");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().expect("dir");
-    let script = dir.path().join("replies.txt");
-    std::fs::write(&script, REPLY_SCRIPT).expect("script");
-    let server = start_agent(agent, port, &script, agent);
+    let path = dir.path().join("script.txt");
+    std::fs::write(&path, script).expect("script");
+    let server = start_agent(agent, port, &path, agent);
     let state = tempfile::tempdir().expect("state");
     let daemon = Daemon::start(
         &server,
@@ -220,8 +226,6 @@ fn replies(agent: &str, port: u16) {
             .map(|_| ())
     });
     let mut api = common::Raw::connect(state.path());
-    // Ready: idle, and past Gemini's start-up (input typed while it shows `Initializing...` is
-    // queued and can come back into its prompt unsent).
     let mut ready_since: Option<std::time::Instant> = None;
     wait_for("the agent to be ready", LONG, || {
         let r = api.call("agents.list", serde_json::json!({}));
@@ -234,6 +238,33 @@ fn replies(agent: &str, port: u16) {
         let since = *ready_since.get_or_insert_with(std::time::Instant::now);
         (since.elapsed() >= Duration::from_secs(2)).then_some(())
     });
+    Some(Ready {
+        _dir: dir,
+        server,
+        state,
+        daemon,
+        api,
+    })
+}
+
+/// The reply the scripted model gives to the person's chat message, and to the line the person
+/// types into the pane.
+const REPLY_SCRIPT: &str = "### delay=2\nThe function adds two numbers.\nIt has no tests yet.\n### delay=1\nNothing changed today.\n";
+
+/// A chat message to the real agent, and a line typed into its pane by hand: each turn's reply
+/// comes back as a chat message from the agent, without the CLI's chrome.
+fn replies(agent: &str, port: u16) {
+    let Some(Ready {
+        _dir,
+        server,
+        state: _state,
+        daemon,
+        mut api,
+    }) = ready_agent(agent, port, REPLY_SCRIPT)
+    else {
+        return;
+    };
+    let h = harness();
     let sent = api.call(
         "chat.send",
         serde_json::json!({"content": format!("@{agent} analyze this function")}),
@@ -346,42 +377,21 @@ fn mock_log(port: u16) -> Vec<Value> {
 fn queued_after_a_turn(agent: &str, port: u16) {
     const TURNS: usize = 8;
     const BUSY: f64 = 3.0;
-    let h = harness();
-    if !h.join("run-agent.sh").exists() {
-        eprintln!("../shared/real-agents is not here; skipped");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("dir");
-    let script = dir.path().join("turns.txt");
     let replies: String = (0..=TURNS)
         .map(|i| format!("### delay={BUSY}\nNoted, message {i}.\n"))
         .collect();
-    std::fs::write(&script, replies).expect("script");
-    let server = start_agent(agent, port, &script, agent);
-    let state = tempfile::tempdir().expect("state");
-    let daemon = Daemon::start(
-        &server,
-        state.path(),
-        &["--mode", "manual", "--no-heuristic"],
-    );
-    wait_for("the API socket", LONG, || {
-        std::os::unix::net::UnixStream::connect(state.path().join("macs.sock"))
-            .ok()
-            .map(|_| ())
-    });
-    let mut api = common::Raw::connect(state.path());
-    let mut ready_since: Option<std::time::Instant> = None;
-    wait_for("the agent to be ready", LONG, || {
-        let r = api.call("agents.list", serde_json::json!({}));
-        let ready = r["result"]["agents"][0]["state"] == "idle"
-            && !server.capture("macs:0.0").contains("Initializing...");
-        if !ready {
-            ready_since = None;
-            return None;
-        }
-        let since = *ready_since.get_or_insert_with(std::time::Instant::now);
-        (since.elapsed() >= Duration::from_secs(2)).then_some(())
-    });
+    // (Every part bound: what a pattern leaves out is dropped at once, the tmux server with it.)
+    let Some(Ready {
+        _dir,
+        server: _server,
+        state: _state,
+        daemon,
+        mut api,
+    }) = ready_agent(agent, port, &replies)
+    else {
+        return;
+    };
+    let h = harness();
     let base = main_requests(port);
     for i in 0..=TURNS {
         let sent = api.call(

@@ -111,12 +111,18 @@ mod tests {
         Duration::from_millis(n)
     }
 
-    #[test]
-    fn the_first_output_and_output_after_a_quiet_spell_are_looked_at_at_once() {
-        let t0 = Instant::now();
+    /// A pane that printed for the first time at `t0` and was looked at then.
+    fn looked_at(t0: Instant) -> Pacing {
         let mut p = Pacing::default();
         assert!(p.output(P, t0, 100));
         p.looked(P, t0);
+        p
+    }
+
+    #[test]
+    fn the_first_output_and_output_after_a_quiet_spell_are_looked_at_at_once() {
+        let t0 = Instant::now();
+        let mut p = looked_at(t0);
         assert!(p.output(P, t0 + ms(40), 100));
         p.looked(P, t0 + ms(40));
         assert_eq!(p.next_due(), None);
@@ -125,9 +131,7 @@ mod tests {
     #[test]
     fn a_burst_is_looked_at_once_it_stops() {
         let t0 = Instant::now();
-        let mut p = Pacing::default();
-        assert!(p.output(P, t0, 100));
-        p.looked(P, t0);
+        let mut p = looked_at(t0);
         for i in 1..=5 {
             assert!(!p.output(P, t0 + ms(5 * i), 100));
         }
@@ -142,9 +146,7 @@ mod tests {
     #[test]
     fn a_pane_that_never_stops_is_looked_at_every_max_interval() {
         let t0 = Instant::now();
-        let mut p = Pacing::default();
-        assert!(p.output(P, t0, 100));
-        p.looked(P, t0);
+        let mut p = looked_at(t0);
         let mut looks = 1;
         let mut t = t0;
         // 2 KB 20 ms apart (100 KB/s) for 5 s: never quiet for 30 ms.
@@ -165,9 +167,7 @@ mod tests {
         let t0 = Instant::now();
         let mut at = Vec::new();
         for bytes_per_20ms in [20, 200, 2_000] {
-            let mut p = Pacing::default();
-            p.output(P, t0, 1);
-            p.looked(P, t0);
+            let mut p = looked_at(t0);
             for i in 1..=5 {
                 assert!(!p.output(P, t0 + ms(20 * i), bytes_per_20ms));
             }
@@ -183,9 +183,7 @@ mod tests {
     #[test]
     fn a_forgotten_pane_is_due_never() {
         let t0 = Instant::now();
-        let mut p = Pacing::default();
-        p.output(P, t0, 1);
-        p.looked(P, t0);
+        let mut p = looked_at(t0);
         p.output(P, t0 + ms(1), 1);
         p.forget(P);
         assert_eq!(p.next_due(), None);

@@ -60,6 +60,35 @@ const TAIL: usize = 64;
 #[derive(Debug, Default)]
 pub struct Drawn {
     recent: HashMap<PaneId, VecDeque<u64>>,
+    /// The last bytes of each pane's previous chunk: tmux can cut an end marker in two.
+    tails: HashMap<PaneId, Vec<u8>>,
+}
+
+/// The longest end marker.
+fn longest_end() -> usize {
+    [REQUEST_END, RESPONSE_END, MESSAGE_END]
+        .iter()
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Offsets in `data` just after an end marker that began in `tail` (the previous chunk's end).
+fn cuts_across(tail: &[u8], data: &[u8]) -> Vec<usize> {
+    if tail.is_empty() || data.is_empty() {
+        return Vec::new();
+    }
+    let head = &data[..data.len().min(longest_end())];
+    let joined = [tail, head].concat();
+    [REQUEST_END, RESPONSE_END, MESSAGE_END]
+        .iter()
+        .flat_map(|m| {
+            occurrences(&joined, m.as_bytes())
+                .filter(|at| *at < tail.len() && at + m.len() > tail.len())
+                .map(|at| at + m.len() - tail.len())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 impl Drawn {
@@ -72,7 +101,21 @@ impl Drawn {
             }
             _ => return None,
         };
-        let cuts = end_cuts(data);
+        let tail = self.tails.entry(pane).or_default();
+        let mut cuts = cuts_across(tail, data);
+        let keep = longest_end() - 1;
+        if data.len() >= keep {
+            tail.clear();
+            tail.extend_from_slice(&data[data.len() - keep..]);
+        } else {
+            tail.extend_from_slice(data);
+            let extra = tail.len().saturating_sub(keep);
+            tail.drain(..extra);
+        }
+        cuts.extend(end_cuts(data));
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts.truncate(MAX_CUTS);
         if cuts.is_empty() {
             return None;
         }
@@ -99,6 +142,7 @@ impl Drawn {
 
     pub fn forget(&mut self, pane: PaneId) {
         self.recent.remove(&pane);
+        self.tails.remove(&pane);
     }
 }
 
@@ -251,6 +295,26 @@ mod tests {
         assert!(d.cuts_of(&elsewhere).is_some());
         d.forget(PaneId(3));
         assert!(d.cuts_of(&output(frame)).is_some());
+    }
+
+    #[test]
+    fn an_end_marker_cut_between_two_chunks_is_cut_after_where_it_ends() {
+        let mut d = Drawn::default();
+        let first = b"<<CONTROLLER_REQUEST>>\r\nWhich port?\r\n<<CONTROLLER_REQ";
+        assert!(d.cuts_of(&output(first)).is_none());
+        let second = b"UEST_END>>\r\n\x1b[2J";
+        let (_, cuts) = d.cuts_of(&output(second)).expect("cut");
+        assert_eq!(cuts, vec![b"UEST_END>>".len()]);
+        // Byte by byte, too.
+        let mut d = Drawn::default();
+        let all = b"x<<MESSAGE to=a1>>\r\nhi\r\n<<MESSAGE_END>>\r\n";
+        let mut found = Vec::new();
+        for (i, b) in all.iter().enumerate() {
+            if let Some((_, cuts)) = d.cuts_of(&output(&[*b])) {
+                found.push((i, cuts));
+            }
+        }
+        assert_eq!(found, vec![(all.len() - 3, vec![1])]);
     }
 
     #[test]

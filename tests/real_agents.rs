@@ -192,6 +192,20 @@ fn gemini_gets_an_answer_exactly_once_through_crashes() {
     each_point("gemini", 18230);
 }
 
+/// Polls `f` until it returns `Some`, or gives `None` after `timeout`.
+fn wait_for_or<T>(_what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A real agent whose model replies from `script`, a manual daemon watching it and an API
 /// connection, once the agent is ready: idle, and past Gemini's start-up (input typed while it
 /// shows `Initializing...` is queued and can come back into its prompt unsent). `None` when
@@ -215,10 +229,11 @@ fn ready_agent(agent: &str, port: u16, script: &str) -> Option<Ready> {
     std::fs::write(&path, script).expect("script");
     let server = start_agent(agent, port, &path, agent);
     let state = tempfile::tempdir().expect("state");
-    let daemon = Daemon::start(
+    let daemon = Daemon::start_env(
         &server,
         state.path(),
         &["--mode", "manual", "--no-heuristic"],
+        &[("MACS_BRIDGE_LOG", "macs_bridge::core=debug")],
     );
     wait_for("the API socket", LONG, || {
         std::os::unix::net::UnixStream::connect(state.path().join("macs.sock"))
@@ -309,7 +324,20 @@ fn replies(agent: &str, port: u16) {
     // pause is the person's rhythm, not a wait for anything.
     std::thread::sleep(Duration::from_millis(300));
     server.ok(&["send-keys", "-t", "macs:0.0", "Enter"]);
-    let typed = daemon.wait_event_for("the person's line", LONG, |e| e["event"] == "typed");
+    // (On a time-out, the agent's screen says more than the daemon's events.)
+    let found = wait_for_or("the person's line", LONG, || {
+        daemon
+            .matching(|e| e["event"] == "typed")
+            .into_iter()
+            .next()
+    });
+    let typed = found.unwrap_or_else(|| {
+        panic!(
+            "{agent}: the person's line was not recorded; screen:\n{}\nlog:\n{}",
+            server.capture("macs:0.0"),
+            daemon.stderr.lock().expect("lock")
+        )
+    });
     let typed_id = typed["id"].as_str().expect("id").to_string();
     let reply = daemon.wait_event_for("the reply to the typed line", LONG, |e| {
         e["event"] == "reply" && e["in_reply_to"] == typed_id.as_str()

@@ -48,6 +48,8 @@ pub struct Track {
     /// A line that left the prompt without the bridge typing (when, and the turn count before):
     /// the person's, once the pane works on it or shows it.
     pub left_prompt: Option<(String, std::time::Instant, u64)>,
+    /// The last line recorded as the person's, and when.
+    pub recorded_line: Option<(String, std::time::Instant)>,
     /// A turn began (the pane went busy) and has not ended (the pane has not been idle since).
     pub working: bool,
 }
@@ -67,6 +69,7 @@ impl Default for Track {
             awaiting: None,
             origin: None,
             left_prompt: None,
+            recorded_line: None,
             working: false,
         }
     }
@@ -257,14 +260,27 @@ impl Core {
                 .prompt_input
                 .as_deref()
                 .is_none_or(|p| p.trim().is_empty());
-            if !empty_now || bridge_typing {
+            // Text in the prompt again means the person typed on (what left it was no line),
+            // unless it is what the bridge typed: a row of the transcript read as the prompt in
+            // a half-drawn frame (seen on Gemini under load) changes nothing.
+            let shows_echo = look
+                .prompt_input
+                .as_deref()
+                .is_some_and(|p| heuristic::is_echo(p.trim(), &track.typed));
+            if bridge_typing || (!empty_now && !shows_echo) {
                 track.left_prompt = None;
             } else if let Some(line) = slot_prompt
                 .as_deref()
                 .map(str::trim)
-                .filter(|l| !l.is_empty())
+                .filter(|l| !l.is_empty() && empty_now)
             {
-                if !heuristic::is_echo(line, &track.typed) {
+                debug!(pane = %id, %line, state = ?look.state, "a line left the prompt");
+                // The same line seen leaving again a moment after it was recorded is that line
+                // (a half-drawn frame showed it in the prompt once more).
+                let again = track.recorded_line.as_ref().is_some_and(|(l, at)| {
+                    l == line && now.duration_since(*at) < LEFT_PROMPT_WINDOW
+                });
+                if !again && !heuristic::is_echo(line, &track.typed) {
                     // Input that a look already shows at work started its turn there (busy):
                     // measuring a quick turn against it as well would end that turn twice.
                     if track.awaiting.is_none() && !track.working {
@@ -277,9 +293,12 @@ impl Core {
                 let shown =
                     line.chars().count() >= 3 && look.lines.iter().any(|r| r.contains(&line));
                 if look.state == PaneState::Busy || shown {
+                    track.recorded_line = Some((line.clone(), now));
                     person_line = Some((line, turn));
                 } else if now.duration_since(at) < LEFT_PROMPT_WINDOW {
                     track.left_prompt = Some((line, at, turn));
+                } else {
+                    debug!(pane = %id, %line, "a line that left the prompt was never worked on or shown");
                 }
             }
             // A turn the bridge (or the person, typing in the pane) started is over: its reply

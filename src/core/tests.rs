@@ -1205,3 +1205,42 @@ async fn input_seen_leaving_the_prompt_in_a_busy_look_ends_one_turn_not_two() {
         assert!(printed(&fx, "request").is_empty(), "{fx:?}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_half_drawn_frame_showing_an_old_line_in_the_prompt_loses_nothing_and_doubles_nothing() {
+    // Seen on Gemini under load: after the person's Enter, half-drawn frames put a row of the
+    // transcript (the message the bridge typed earlier, then the person's line) where the
+    // prompt is read.
+    let mut t = chat_core();
+    let fx = send(&mut t, 1, "@a1 analyze this function");
+    agent_replies(
+        &mut t,
+        &fx,
+        &[
+            "> [from person] analyze this function",
+            "✦ It adds two numbers.",
+        ],
+    );
+    let line = "tell me what changed today";
+    t.ev(seen(2, PaneState::Idle, Some(line), &[]));
+    let mut typed = Vec::new();
+    for (state, prompt) in [
+        (PaneState::Idle, None),
+        (PaneState::Busy, Some("[from person] analyze this function")),
+        (PaneState::Busy, None),
+        (PaneState::Busy, Some(line)),
+        (PaneState::Busy, None),
+    ] {
+        typed.extend(printed(&t.ev(seen(2, state, prompt, &[])), "typed"));
+    }
+    assert_eq!(typed.len(), 1, "{typed:?}");
+    let fx = t.ev(seen(
+        2,
+        PaneState::Idle,
+        None,
+        &["> tell me what changed today", "✦ Nothing changed today."],
+    ));
+    let r = printed(&fx, "reply");
+    assert_eq!(r.len(), 1, "{fx:?}");
+    assert_eq!(r[0]["in_reply_to"], typed[0]["id"]);
+}

@@ -38,4 +38,5 @@ pub mod sim;
 pub mod store;
 pub mod tmux;
 pub mod tools;
+pub mod tty;
 pub mod up;

@@ -697,12 +697,7 @@ fn wait_for_socket(state: &Path) -> PathBuf {
 fn send_message_lands_in_the_other_agents_pane_naming_its_sender() {
     let server = two_agents("worker", WORKER_REPLIES, "reviewer", QUIET);
     let state = tempfile::tempdir().expect("dir");
-    let daemon = Daemon::start(
-        &server,
-        state.path(),
-        &["--mode", "manual", "--no-heuristic"],
-    );
-    wait_for_socket(state.path());
+    let daemon = Daemon::start_manual(&server, state.path());
     let mut mcp = Mcp::ready("reviewer", state.path());
 
     let agents = mcp.call("list_agents", json!({}));
@@ -837,12 +832,7 @@ fn handoff_returns_the_workers_reply_and_assign_types_it_into_the_caller() {
     let worker = "on-input\nbusy 300ms\nsay Counted: 42 files.\nend\n";
     let server = two_agents("worker", worker, "boss", QUIET);
     let state = tempfile::tempdir().expect("dir");
-    let daemon = Daemon::start(
-        &server,
-        state.path(),
-        &["--mode", "manual", "--no-heuristic"],
-    );
-    wait_for_socket(state.path());
+    let daemon = Daemon::start_manual(&server, state.path());
     let mut mcp = Mcp::ready("boss", state.path());
     let r = mcp.call_within(
         "handoff",

@@ -209,18 +209,9 @@ fn terminal_settings() -> Option<libc::termios> {
 }
 
 fn terminal_width() -> usize {
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes a winsize into the struct we own, or fails.
-    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
-    if ok && ws.ws_col >= 20 {
-        usize::from(ws.ws_col)
-    } else {
-        80
+    match crate::tty::stdout_size() {
+        Some((cols, _)) if cols >= 20 => usize::from(cols),
+        _ => 80,
     }
 }
 

@@ -282,13 +282,7 @@ impl Core {
 
     /// `daemon.info`: how the daemon is doing.
     pub(super) fn info(&self) -> p::DaemonInfoResult {
-        let mode = if self.s.dry_run {
-            "dry run"
-        } else if self.s.auto {
-            "auto"
-        } else {
-            "manual"
-        };
+        let mode = self.s.mode_label();
         p::DaemonInfoResult {
             version: env!("CARGO_PKG_VERSION").to_string(),
             session: self.s.session.clone(),

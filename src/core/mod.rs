@@ -242,6 +242,17 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The mode as the person reads it: `dry run`, `auto` or `manual`.
+    pub fn mode_label(&self) -> &'static str {
+        if self.dry_run {
+            "dry run"
+        } else if self.auto {
+            "auto"
+        } else {
+            "manual"
+        }
+    }
+
     pub fn from_config(cfg: &Config, worker_from_flag: bool) -> Settings {
         Settings {
             session: cfg.session.clone(),
@@ -541,13 +552,7 @@ impl Core {
         }
         self.agents.set_panes(panes);
         self.resolve_roles();
-        let mode = if self.s.dry_run {
-            "dry run"
-        } else if self.s.auto {
-            "auto"
-        } else {
-            "manual"
-        };
+        let mode = self.s.mode_label();
         if self.agents.worker.is_none() {
             tracing::warn!(target = %self.s.worker, "no worker pane yet; waiting for one to appear");
             self.print(

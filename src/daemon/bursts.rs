@@ -75,7 +75,8 @@ fn longest_end() -> usize {
 
 /// Offsets in `data` just after an end marker that began in `tail` (the previous chunk's end).
 fn cuts_across(tail: &[u8], data: &[u8]) -> Vec<usize> {
-    if tail.is_empty() || data.is_empty() {
+    // A marker that began in the tail has its `<` there (most chunks end without one).
+    if data.is_empty() || !tail.contains(&b'<') {
         return Vec::new();
     }
     let head = &data[..data.len().min(longest_end())];

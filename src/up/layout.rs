@@ -410,15 +410,7 @@ fn placement(layout: Layout, i: usize, ids: &[Option<PaneId>], session_exists: b
 
 /// The size of the terminal on standard output, when it is one.
 fn terminal_size() -> Option<(u16, u16)> {
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes a winsize into the struct we own, or fails.
-    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
-    (ok && ws.ws_col >= 20 && ws.ws_row >= 5).then_some((ws.ws_col, ws.ws_row))
+    crate::tty::stdout_size().filter(|(cols, rows)| *cols >= 20 && *rows >= 5)
 }
 
 #[cfg(test)]

@@ -295,19 +295,7 @@ fn the_chat_seat_completes_names_keeps_history_and_the_typed_line() {
         server.name,
         state.path().display()
     );
-    let pane = server
-        .ok(&[
-            "new-window",
-            "-d",
-            "-P",
-            "-F",
-            "#{pane_id}",
-            "-t",
-            "macs:",
-            &chat,
-        ])
-        .trim()
-        .to_string();
+    let pane = server.new_window("macs:", &chat);
     let screen = || server.capture(&pane);
     wait_for("the seat's prompt", LONG, || {
         screen().contains("person>").then_some(())

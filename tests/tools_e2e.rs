@@ -242,19 +242,7 @@ fn notify_shows_the_text_literally_on_the_persons_status_line_and_types_nothing(
         "env -u TMUX tmux -u -L {} attach-session -t =macs",
         server.name
     );
-    let screen = person
-        .ok(&[
-            "new-window",
-            "-d",
-            "-P",
-            "-F",
-            "#{pane_id}",
-            "-t",
-            "=screen:",
-            &attach,
-        ])
-        .trim()
-        .to_string();
+    let screen = person.new_window("=screen:", &attach);
     server.ok(&["set-option", "-g", "display-time", "0"]);
     wait_for("the person's client", LONG, || {
         let out = server.ok(&["list-clients", "-F", "#{client_name}"]);

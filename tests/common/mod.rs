@@ -90,6 +90,22 @@ impl TmuxServer {
             .to_string()
     }
 
+    /// Runs `command` in a new window of `session` (as `macs:`), in the background; its pane id.
+    pub fn new_window(&self, session: &str, command: &str) -> String {
+        self.ok(&[
+            "new-window",
+            "-d",
+            "-P",
+            "-F",
+            "#{pane_id}",
+            "-t",
+            session,
+            command,
+        ])
+        .trim()
+        .to_string()
+    }
+
     /// The macs-bridge binary with this server's socket.
     pub fn bridge(&self, session: &str) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_macs-bridge"));

@@ -192,20 +192,6 @@ fn gemini_gets_an_answer_exactly_once_through_crashes() {
     each_point("gemini", 18230);
 }
 
-/// Polls `f` until it returns `Some`, or gives `None` after `timeout`.
-fn wait_for_or<T>(_what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if std::time::Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A real agent whose model replies from `script`, a manual daemon watching it and an API
 /// connection, once the agent is ready: idle, and past Gemini's start-up (input typed while it
 /// shows `Initializing...` is queued and can come back into its prompt unsent). `None` when
@@ -325,12 +311,7 @@ fn replies(agent: &str, port: u16) {
     std::thread::sleep(Duration::from_millis(300));
     server.ok(&["send-keys", "-t", "macs:0.0", "Enter"]);
     // (On a time-out, the agent's screen says more than the daemon's events.)
-    let found = wait_for_or("the person's line", LONG, || {
-        daemon
-            .matching(|e| e["event"] == "typed")
-            .into_iter()
-            .next()
-    });
+    let found = daemon.find_event_within(LONG, |e| e["event"] == "typed");
     let typed = found.unwrap_or_else(|| {
         panic!(
             "{agent}: the person's line was not recorded; screen:\n{}\nlog:\n{}",

@@ -236,17 +236,28 @@ impl Daemon {
         timeout: Duration,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
+        self.find_event_within(timeout, pred).unwrap_or_else(|| {
+            panic!(
+                "timed out waiting for {what}; events: {:#?}\nstderr: {}",
+                self.events.lock().expect("lock"),
+                self.stderr.lock().expect("lock")
+            )
+        })
+    }
+
+    /// The first event matching `pred`, waiting up to `timeout` for it.
+    pub fn find_event_within(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(e) = self.events.lock().expect("lock").iter().find(|e| pred(e)) {
-                return e.clone();
+                return Some(e.clone());
             }
             if Instant::now() >= deadline {
-                panic!(
-                    "timed out waiting for {what}; events: {:#?}\nstderr: {}",
-                    self.events.lock().expect("lock"),
-                    self.stderr.lock().expect("lock")
-                );
+                return None;
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -8,7 +8,9 @@
 //! once: a block never waits for the pacing of a streaming pane).
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use crate::detect::blocks::{
     MESSAGE_END, REQUEST_END, REQUEST_START, RESPONSE_END, RESPONSE_START,
@@ -21,37 +23,34 @@ use crate::tmux::PaneId;
 /// costs a bounded amount of work; blocks beyond it are seen as the screen shows them).
 pub const MAX_CUTS: usize = 4;
 
+/// The markers that start a block (a message's start goes on with its recipient).
+const STARTS: [&[u8]; 3] = [
+    REQUEST_START.as_bytes(),
+    RESPONSE_START.as_bytes(),
+    b"<<MESSAGE ",
+];
+/// The markers that end a block.
+const ENDS: [&[u8]; 3] = [
+    REQUEST_END.as_bytes(),
+    RESPONSE_END.as_bytes(),
+    MESSAGE_END.as_bytes(),
+];
+
 /// Start markers in a chunk of pane output (a marker cut between two chunks is not counted).
 pub fn count_starts(data: &[u8]) -> usize {
-    let starts: [&[u8]; 3] = [
-        REQUEST_START.as_bytes(),
-        RESPONSE_START.as_bytes(),
-        b"<<MESSAGE ",
-    ];
     if !has_marker(data) {
         return 0;
     }
-    starts.iter().map(|m| occurrences(data, m).count()).sum()
-}
-
-/// Offsets just after each end marker in `data`, in order, at most [`MAX_CUTS`].
-pub fn end_cuts(data: &[u8]) -> Vec<usize> {
-    if !has_marker(data) {
-        return Vec::new();
-    }
-    let mut cuts: Vec<usize> = [REQUEST_END, RESPONSE_END, MESSAGE_END]
+    start_finders()
         .iter()
-        .flat_map(|m| occurrences(data, m.as_bytes()).map(move |at| at + m.len()))
-        .collect();
-    cuts.sort_unstable();
-    cuts.dedup();
-    cuts.truncate(MAX_CUTS);
-    cuts
+        .map(|f| f.find_iter(data).count())
+        .sum()
 }
 
 /// How many blocks per pane are remembered as already drawn.
 const REMEMBERED: usize = 64;
-/// The bytes before an end marker that stand for a block whose start came in an earlier chunk.
+/// The bytes before an end marker that stand for a block whose start the pane's output did not
+/// show (the daemon attached in the middle of it, or the start marker was cut between chunks).
 const TAIL: usize = 64;
 
 /// The blocks each pane drew lately, by a hash of their raw bytes: a TUI that repaints its
@@ -59,37 +58,77 @@ const TAIL: usize = 64;
 /// pane's next look sees it, as any other output).
 #[derive(Debug, Default)]
 pub struct Drawn {
-    recent: HashMap<PaneId, VecDeque<u64>>,
-    /// The last bytes of each pane's previous chunk: tmux can cut an end marker in two.
-    tails: HashMap<PaneId, Vec<u8>>,
+    panes: HashMap<PaneId, Track>,
 }
 
-/// The longest end marker.
-fn longest_end() -> usize {
-    [REQUEST_END, RESPONSE_END, MESSAGE_END]
-        .iter()
+#[derive(Debug, Default)]
+struct Track {
+    /// Hashes of the blocks drawn lately, oldest first.
+    recent: VecDeque<u64>,
+    /// The last bytes the pane printed: tmux can cut a marker in two.
+    tail: Vec<u8>,
+    /// The hash of the bytes since the last start marker, while its block is open. A block's
+    /// hash is that of its bytes from start marker to end marker, however tmux cut them into
+    /// chunks (a repaint spans chunks at different places each time).
+    open: Option<u64>,
+}
+
+/// 64-bit FNV-1a: a hash that can be carried from one chunk to the next.
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The longest marker.
+fn longest_marker() -> usize {
+    ENDS.iter()
+        .chain(STARTS.iter())
         .map(|m| m.len())
         .max()
         .unwrap_or(0)
 }
 
-/// Offsets in `data` just after an end marker that began in `tail` (the previous chunk's end).
-fn cuts_across(tail: &[u8], data: &[u8]) -> Vec<usize> {
+/// Markers that began in `tail` (the previous chunk's end) and end in `data`: where each
+/// began in `tail` and where it ends in `data`.
+fn across(tail: &[u8], data: &[u8], markers: &[Finder<'static>]) -> Vec<(usize, usize)> {
     // A marker that began in the tail has its `<` there (most chunks end without one).
-    if data.is_empty() || !tail.contains(&b'<') {
+    if data.is_empty() || memchr::memchr(b'<', tail).is_none() {
         return Vec::new();
     }
-    let head = &data[..data.len().min(longest_end())];
+    let head = &data[..data.len().min(longest_marker())];
     let joined = [tail, head].concat();
-    [REQUEST_END, RESPONSE_END, MESSAGE_END]
+    markers
         .iter()
         .flat_map(|m| {
-            occurrences(&joined, m.as_bytes())
-                .filter(|at| *at < tail.len() && at + m.len() > tail.len())
-                .map(|at| at + m.len() - tail.len())
+            let len = m.needle().len();
+            m.find_iter(&joined)
+                .filter(|at| *at < tail.len() && at + len > tail.len())
+                .map(|at| (at, at + len - tail.len()))
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// A marker in one chunk, in the order the pane printed them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Mark {
+    /// An end marker, by the offset just after it.
+    End(usize),
+    /// A start marker, by its offset (0 for one that began in the previous chunk).
+    Start(usize),
+}
+
+impl Mark {
+    fn at(self) -> usize {
+        match self {
+            Mark::End(at) | Mark::Start(at) => at,
+        }
+    }
 }
 
 impl Drawn {
@@ -102,63 +141,100 @@ impl Drawn {
             }
             _ => return None,
         };
-        let tail = self.tails.entry(pane).or_default();
-        let mut cuts = cuts_across(tail, data);
-        let keep = longest_end() - 1;
-        if data.len() >= keep {
-            tail.clear();
-            tail.extend_from_slice(&data[data.len() - keep..]);
-        } else {
-            tail.extend_from_slice(data);
-            let extra = tail.len().saturating_sub(keep);
-            tail.drain(..extra);
+        let track = self.panes.entry(pane).or_default();
+        let mut marks = Vec::new();
+        let mut open_from_tail = None;
+        marks.extend(
+            across(&track.tail, data, end_finders())
+                .into_iter()
+                .map(|(_, end)| Mark::End(end)),
+        );
+        if let Some((began, _)) = across(&track.tail, data, start_finders()).last() {
+            open_from_tail = Some(track.tail[*began..].to_vec());
+            marks.push(Mark::Start(0));
         }
-        cuts.extend(end_cuts(data));
-        cuts.sort_unstable();
-        cuts.dedup();
-        cuts.truncate(MAX_CUTS);
-        if cuts.is_empty() {
-            return None;
-        }
-        let recent = self.recent.entry(pane).or_default();
-        let mut fresh = Vec::new();
-        for &end in &cuts {
-            // The block's bytes: from the last start marker before its end (or, when the block
-            // began in an earlier chunk, its last bytes, so that where a chunk happens to start
-            // matters little).
-            let from = last_start_before(data, end).unwrap_or(end.saturating_sub(TAIL));
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            data[from..end].hash(&mut h);
-            let key = h.finish();
-            if !recent.contains(&key) {
-                if recent.len() == REMEMBERED {
-                    recent.pop_front();
-                }
-                recent.push_back(key);
-                fresh.push(end);
+        if has_marker(data) {
+            for m in end_finders() {
+                let len = m.needle().len();
+                marks.extend(m.find_iter(data).map(|at| Mark::End(at + len)));
+            }
+            for m in start_finders() {
+                marks.extend(m.find_iter(data).map(Mark::Start));
             }
         }
+        if marks.is_empty() {
+            keep_tail(&mut track.tail, data);
+            if let Some(h) = track.open {
+                track.open = Some(fnv(h, data));
+            }
+            return None;
+        }
+        // By place; an end before a start at the same place (the start follows it).
+        marks.sort_unstable_by_key(|m| (m.at(), matches!(m, Mark::Start(_))));
+        marks.dedup();
+        let mut fresh = Vec::new();
+        let mut from = 0;
+        for mark in marks {
+            match mark {
+                Mark::Start(at) => {
+                    let h = open_from_tail
+                        .take()
+                        .map_or(FNV_START, |t| fnv(FNV_START, &t));
+                    track.open = Some(h);
+                    from = at;
+                }
+                Mark::End(end) => {
+                    let key = match track.open.take() {
+                        Some(h) => fnv(h, &data[from..end]),
+                        // No start: the bytes just before the end stand for the block (a TUI
+                        // repainting the rows around the end marker alone), wherever the
+                        // chunk began.
+                        None => {
+                            let short = TAIL.saturating_sub(end);
+                            let before = &track.tail[track.tail.len().saturating_sub(short)..];
+                            fnv(fnv(FNV_START, before), &data[end.saturating_sub(TAIL)..end])
+                        }
+                    };
+                    from = end;
+                    if !track.recent.contains(&key) {
+                        if track.recent.len() == REMEMBERED {
+                            track.recent.pop_front();
+                        }
+                        track.recent.push_back(key);
+                        if fresh.len() < MAX_CUTS {
+                            fresh.push(end);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(h) = track.open {
+            track.open = Some(fnv(h, &data[from..]));
+        }
+        keep_tail(&mut track.tail, data);
         (!fresh.is_empty()).then_some((pane, fresh))
     }
 
     pub fn forget(&mut self, pane: PaneId) {
-        self.recent.remove(&pane);
-        self.tails.remove(&pane);
+        self.panes.remove(&pane);
     }
 }
 
-fn last_start_before(data: &[u8], end: usize) -> Option<usize> {
-    [
-        REQUEST_START.as_bytes(),
-        RESPONSE_START.as_bytes(),
-        b"<<MESSAGE ",
-    ]
-    .iter()
-    .filter_map(|m| occurrences(&data[..end], m).last())
-    .max()
+/// Keeps the pane's last bytes: enough for the longest marker less one byte, and for the
+/// [`TAIL`] that stands for a block without a start.
+fn keep_tail(tail: &mut Vec<u8>, data: &[u8]) {
+    let keep = (longest_marker() - 1).max(TAIL);
+    if data.len() >= keep {
+        tail.clear();
+        tail.extend_from_slice(&data[data.len() - keep..]);
+    } else {
+        tail.extend_from_slice(data);
+        let extra = tail.len().saturating_sub(keep);
+        tail.drain(..extra);
+    }
 }
 
-/// An output event cut into consecutive events at `cuts` (offsets from [`end_cuts`]), each
+/// An output event cut into consecutive events at `cuts` (offsets from [`Drawn::cuts_of`]), each
 /// saying whether it ends with an end marker.
 pub fn split(ev: ClientEvent, cuts: &[usize]) -> Vec<(ClientEvent, bool)> {
     let rebuild = |ev: &ClientEvent, data: Vec<u8>| match ev {
@@ -193,14 +269,23 @@ pub fn split(ev: ClientEvent, cuts: &[usize]) -> Vec<(ClientEvent, bool)> {
 }
 
 fn has_marker(data: &[u8]) -> bool {
-    data.windows(2).any(|w| w == b"<<")
+    static OPEN: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"<<"));
+    OPEN.find(data).is_some()
 }
 
-fn occurrences<'a>(data: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-    data.windows(needle.len())
-        .enumerate()
-        .filter(move |(_, w)| *w == needle)
-        .map(|(i, _)| i)
+/// Searchers for the [`STARTS`] markers, built once (building one costs more than searching a
+/// chunk of output).
+fn start_finders() -> &'static [Finder<'static>] {
+    static FINDERS: LazyLock<Vec<Finder<'static>>> =
+        LazyLock::new(|| STARTS.iter().map(Finder::new).collect());
+    &FINDERS
+}
+
+/// Searchers for the [`ENDS`] markers (see [`start_finders`]).
+fn end_finders() -> &'static [Finder<'static>] {
+    static FINDERS: LazyLock<Vec<Finder<'static>>> =
+        LazyLock::new(|| ENDS.iter().map(Finder::new).collect());
+    &FINDERS
 }
 
 #[cfg(test)]
@@ -247,7 +332,7 @@ mod tests {
         assert!(Drawn::default()
             .cuts_of(&output(b"plain output << shifted"))
             .is_none());
-        assert!(end_cuts(b"").is_empty());
+        assert!(Drawn::default().cuts_of(&output(b"")).is_none());
     }
 
     proptest::proptest! {
@@ -267,7 +352,10 @@ mod tests {
             )
         ) {
             let raw: Vec<u8> = parts.concat();
-            let cuts = end_cuts(&raw);
+            let cuts = Drawn::default()
+                .cuts_of(&output(&raw))
+                .map(|(_, cuts)| cuts)
+                .unwrap_or_default();
             proptest::prop_assert!(cuts.len() <= MAX_CUTS);
             proptest::prop_assert!(cuts.windows(2).all(|w| w[0] < w[1]));
             let split = split(output(&raw), &cuts);
@@ -299,6 +387,71 @@ mod tests {
     }
 
     #[test]
+    fn a_block_repainted_in_chunks_cut_elsewhere_is_still_the_same_block() {
+        let frame: &[u8] = b"\x1b[H<<CONTROLLER_REQUEST>>\r\nWhich port, 8080 or 9090?\r\n<<CONTROLLER_REQUEST_END>>\r\n";
+        let mut d = Drawn::default();
+        let mut looks = 0;
+        // Every way of cutting the frame in two, and byte by byte: one look, the first time.
+        for cut in 0..=frame.len() {
+            for part in [&frame[..cut], &frame[cut..]] {
+                looks += usize::from(d.cuts_of(&output(part)).is_some());
+            }
+        }
+        for b in frame {
+            looks += usize::from(d.cuts_of(&output(&[*b])).is_some());
+        }
+        assert_eq!(looks, 1);
+        // The same block with one character changed is news, however it is cut.
+        let changed: Vec<u8> = frame
+            .iter()
+            .map(|&b| if b == b'8' { b'7' } else { b })
+            .collect();
+        let (head, rest) = changed.split_at(30);
+        assert!(d.cuts_of(&output(head)).is_none());
+        assert!(d.cuts_of(&output(rest)).is_some());
+    }
+
+    /// The captured agent screens (TUIs repainting their blocks, some rows around an end
+    /// marker alone), replayed four times in chunks cut at random places: looks on the first
+    /// pass only.
+    #[test]
+    fn real_agent_screens_replayed_are_looked_at_on_their_first_pass_only() {
+        let raw = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/control/agents-3.3a.ctl"
+        ))
+        .expect("the fixture");
+        let mut data = Vec::new();
+        for ev in crate::tmux::control::Parser::new().feed(&raw) {
+            if let T::Output { data: d, .. } | T::ExtendedOutput { data: d, .. } = ev {
+                data.extend(d);
+            }
+        }
+        for (min, spread) in [(1, 300), (200, 3000)] {
+            let mut d = Drawn::default();
+            let mut seed = 12345u64;
+            let mut fresh = Vec::new();
+            for _ in 0..4 {
+                let mut looks = 0;
+                let mut i = 0;
+                while i < data.len() {
+                    seed = seed
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    let end = (i + min + (seed >> 33) as usize % spread).min(data.len());
+                    looks += d
+                        .cuts_of(&output(&data[i..end]))
+                        .map_or(0, |(_, c)| c.len());
+                    i = end;
+                }
+                fresh.push(looks);
+            }
+            assert!(fresh[0] > 0, "{fresh:?}");
+            assert_eq!(fresh[1..], [0, 0, 0], "chunks of {min}..{}", min + spread);
+        }
+    }
+
+    #[test]
     fn an_end_marker_cut_between_two_chunks_is_cut_after_where_it_ends() {
         let mut d = Drawn::default();
         let first = b"<<CONTROLLER_REQUEST>>\r\nWhich port?\r\n<<CONTROLLER_REQ";
@@ -320,8 +473,12 @@ mod tests {
 
     #[test]
     fn hostile_output_full_of_end_markers_costs_a_bounded_number_of_looks() {
-        let raw = "<<CONTROLLER_RESPONSE_END>>x".repeat(1000);
-        let cuts = end_cuts(raw.as_bytes());
+        let raw: String = (0..1000)
+            .map(|i| format!("<<CONTROLLER_RESPONSE>>{i}<<CONTROLLER_RESPONSE_END>>x"))
+            .collect();
+        let (_, cuts) = Drawn::default()
+            .cuts_of(&output(raw.as_bytes()))
+            .expect("cut");
         assert_eq!(cuts.len(), MAX_CUTS);
         let parts = split(output(raw.as_bytes()), &cuts);
         assert_eq!(parts.len(), MAX_CUTS + 1);

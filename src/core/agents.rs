@@ -7,7 +7,7 @@
 //! (`session:window.pane`, `window.pane`, a window index or name). A target that names no pane
 //! matches nothing: it never falls back to another pane.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::config::AgentConfig;
 use crate::detect::PaneState;
@@ -77,6 +77,8 @@ pub struct Agents {
     pub controller: Option<PaneId>,
     /// Chat agents by name, with their pane when one matches.
     chat: BTreeMap<String, Option<PaneId>>,
+    /// The chat agents' panes (asked after every output of every pane).
+    chat_panes: HashSet<PaneId>,
     slots: HashMap<PaneId, Slot>,
 }
 
@@ -154,6 +156,7 @@ impl Agents {
                 gained.push(name.clone());
             }
         }
+        self.chat_panes = found.values().flatten().copied().collect();
         self.chat = found;
         gained
     }
@@ -220,7 +223,7 @@ impl Agents {
     pub fn watched(&self, pane: PaneId) -> bool {
         self.worker == Some(pane)
             || self.controller == Some(pane)
-            || self.chat.values().any(|p| *p == Some(pane))
+            || self.chat_panes.contains(&pane)
             || self
                 .slots
                 .get(&pane)

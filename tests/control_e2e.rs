@@ -298,6 +298,51 @@ async fn commands_get_their_own_replies_in_order() {
 }
 
 #[tokio::test]
+async fn commands_written_together_each_get_their_reply_even_after_a_refusal() {
+    use macs_bridge::tmux::command::Command;
+    let server = TmuxServer::start("macs", &shell());
+    let (client, _events) = Client::connect(ClientOptions::new(server.tmux(), "macs"))
+        .await
+        .expect("attach");
+    let answers = client
+        .run_list(&[
+            Command::display_message(None, "first"),
+            Command::display_message(None, "second"),
+        ])
+        .await
+        .expect("replies");
+    let lines: Vec<Vec<String>> = answers.into_iter().map(|a| a.lines).collect();
+    assert_eq!(
+        lines,
+        [vec!["first".to_string()], vec!["second".to_string()]]
+    );
+    // A refused command among them does not take the next one's reply (tmux skips the rest
+    // of a `a ; b` list after a refusal, and sends no reply for it).
+    let mut laters = client
+        .submit(&[
+            Command::raw("no-such-command"),
+            Command::display_message(None, "still-here"),
+        ])
+        .expect("sent");
+    let after = client
+        .run(&Command::display_message(None, "after"))
+        .await
+        .expect("reply");
+    assert_eq!(after, vec!["after".to_string()]);
+    let second = laters
+        .pop()
+        .and_then(|mut l| l.take())
+        .expect("its reply came");
+    assert_eq!(second.expect("ok"), vec!["still-here".to_string()]);
+    let first = laters
+        .pop()
+        .and_then(|mut l| l.take())
+        .expect("its reply came");
+    assert!(first.is_err());
+    client.shutdown();
+}
+
+#[tokio::test]
 async fn a_paused_pane_is_resynced_from_a_capture_and_resumed() {
     let server = TmuxServer::start("macs", &shell());
     let (client, mut events) = Client::connect(ClientOptions::new(server.tmux(), "macs"))

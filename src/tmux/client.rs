@@ -91,10 +91,10 @@ pub enum ClientError {
 
 type ReplyTx = oneshot::Sender<Reply>;
 
+/// A line to write and the reply slot of each command on it, in order.
 struct Pending {
     line: String,
-    reply: ReplyTx,
-    seq: u64,
+    slots: Vec<(u64, ReplyTx)>,
 }
 
 struct Conn {
@@ -121,6 +121,55 @@ pub struct Client {
 pub struct Answer {
     pub seq: u64,
     pub lines: Vec<String>,
+}
+
+/// The reply to a command sent without waiting for it ([`Client::submit`]). It is there to
+/// [`Later::take`] from the moment its [`ClientEvent::Replied`] comes.
+#[derive(Debug)]
+pub struct Later {
+    pub seq: u64,
+    command: String,
+    rx: oneshot::Receiver<Reply>,
+}
+
+impl Later {
+    /// The reply, once its `Replied` event came (`None` before, and if the connection was
+    /// lost: it never will).
+    pub fn take(&mut self) -> Option<Result<Vec<String>, ClientError>> {
+        let reply = self.rx.try_recv().ok()?;
+        Some(answer(&self.command, reply).map(|a| a.lines))
+    }
+
+    async fn wait(self, after: Duration) -> Result<Answer, ClientError> {
+        let reply = match tokio::time::timeout(after, self.rx).await {
+            Err(_) => {
+                return Err(ClientError::Timeout {
+                    command: self.command,
+                    after,
+                })
+            }
+            Ok(Err(_)) => return Err(ClientError::Detached),
+            Ok(Ok(reply)) => reply,
+        };
+        answer(&self.command, reply).map(|mut a| {
+            a.seq = self.seq;
+            a
+        })
+    }
+}
+
+fn answer(command: &str, reply: Reply) -> Result<Answer, ClientError> {
+    if reply.ok {
+        Ok(Answer {
+            seq: 0,
+            lines: reply.lines,
+        })
+    } else {
+        Err(ClientError::Command {
+            command: command.to_string(),
+            message: reply.lines.join("\n"),
+        })
+    }
 }
 
 impl Client {
@@ -180,42 +229,50 @@ impl Client {
     /// As [`Client::run`], also returning the sequence number of the reply so the caller can
     /// place it among the notifications (see [`ClientEvent::Replied`]).
     pub async fn run_seq(&self, cmd: &Command) -> Result<Answer, ClientError> {
-        let (tx, rx) = oneshot::channel();
-        let seq = next_seq(&self.inner);
-        {
-            let conn = lock(&self.inner.conn);
-            let conn = conn.as_ref().ok_or(ClientError::Detached)?;
-            trace!(seq, line = cmd.line(), "tmux command");
-            conn.lines
-                .send(Pending {
-                    line: cmd.line().to_string(),
-                    reply: tx,
-                    seq,
-                })
-                .map_err(|_| ClientError::Detached)?;
-        }
+        let mut answers = self.run_list(std::slice::from_ref(cmd)).await?;
+        answers.pop().ok_or(ClientError::Detached)
+    }
+
+    /// Runs commands written in one write, a line each (not `a ; b`: after a refusal tmux
+    /// skips the rest of such a list and sends no reply for it, which would put every later
+    /// reply in the wrong slot). tmux reads a short write at once and runs the lines it read
+    /// one after the other, reading no pane output in between. One answer per command, in
+    /// order; the first refusal is the error.
+    pub async fn run_list(&self, cmds: &[Command]) -> Result<Vec<Answer>, ClientError> {
         let after = self.inner.opts.command_timeout;
-        let reply = match tokio::time::timeout(after, rx).await {
-            Err(_) => {
-                return Err(ClientError::Timeout {
-                    command: cmd.line().to_string(),
-                    after,
-                })
-            }
-            Ok(Err(_)) => return Err(ClientError::Detached),
-            Ok(Ok(reply)) => reply,
-        };
-        if reply.ok {
-            Ok(Answer {
-                seq,
-                lines: reply.lines,
-            })
-        } else {
-            Err(ClientError::Command {
-                command: cmd.line().to_string(),
-                message: reply.lines.join("\n"),
-            })
+        let mut answers = Vec::with_capacity(cmds.len());
+        for later in self.submit(cmds)? {
+            answers.push(later.wait(after).await?);
         }
+        Ok(answers)
+    }
+
+    /// Sends commands in one write (see [`Client::run_list`]) without waiting for the replies.
+    pub fn submit(&self, cmds: &[Command]) -> Result<Vec<Later>, ClientError> {
+        let line = cmds
+            .iter()
+            .map(Command::line)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut slots = Vec::with_capacity(cmds.len());
+        let mut laters = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            let (tx, rx) = oneshot::channel();
+            let seq = next_seq(&self.inner);
+            slots.push((seq, tx));
+            laters.push(Later {
+                seq,
+                command: cmd.line().to_string(),
+                rx,
+            });
+        }
+        let conn = lock(&self.inner.conn);
+        let conn = conn.as_ref().ok_or(ClientError::Detached)?;
+        trace!(line, "tmux command");
+        conn.lines
+            .send(Pending { line, slots })
+            .map_err(|_| ClientError::Detached)?;
+        Ok(laters)
     }
 
     /// Whether a connection is up right now.
@@ -310,8 +367,7 @@ fn spawn_conn(
             line: Command::refresh_client_flags(&format!("pause-after={secs}"))
                 .line()
                 .to_string(),
-            reply: tx,
-            seq: next_seq(inner),
+            slots: vec![(next_seq(inner), tx)],
         });
     }
 
@@ -333,7 +389,7 @@ fn spawn_conn(
                 _ = cancel.cancelled() => break,
                 p = lines_rx.recv() => match p { Some(p) => p, None => break },
             };
-            lock(&writer_pending).push_back((p.seq, p.reply));
+            lock(&writer_pending).extend(p.slots);
             let mut line = p.line.into_bytes();
             line.push(b'\n');
             if let Err(e) = stdin.write_all(&line).await {

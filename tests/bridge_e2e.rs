@@ -499,3 +499,101 @@ fn a_block_drawn_and_erased_in_one_burst_is_filed_once() {
     assert_eq!(daemon.count(|e| e["event"] == "capped"), 0);
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_pane_that_floods_is_skimmed_and_its_blocks_are_still_filed() {
+    // A worker prints megabytes as fast as it can, with a block in the middle and one at the
+    // end. Its output is not modelled byte by byte while it floods (the daemon reads tmux's
+    // rows to look at it); both blocks are filed once, and once the pane is calm its model is
+    // rebuilt and follows it again.
+    let server = TmuxServer::start("macs", &common::shell());
+    server.ok(&["set-option", "-p", "-t", "macs", "@macs-agent", "worker"]);
+    let script = server.path("flood.sh");
+    common::write(
+        &script,
+        b"seq -f 'flood line %06g of output' 1 120000\n\
+printf '<<CONTROLLER_REQUEST>>\\nFlooding: which port should the server use?\\n<<CONTROLLER_REQUEST_END>>\\n'\n\
+seq -f 'more flood %06g of output' 1 120000\n\
+printf '<<CONTROLLER_REQUEST>>\\nAfter the flood: which host?\\n<<CONTROLLER_REQUEST_END>>\\n'\n",
+    );
+    let state = state_dir();
+    let daemon = Daemon::start_env(
+        &server,
+        state.path(),
+        &["--mode", "manual", "--no-heuristic"],
+        &[("MACS_BRIDGE_LOG", "macs_bridge::pane::skim=debug")],
+    );
+    let run = format!("sh {}", script.display());
+    server.ok(&["send-keys", "-t", "macs", "-l", &run]);
+    server.ok(&["send-keys", "-t", "macs", "Enter"]);
+    daemon.wait_event(
+        "the block in the flood",
+        request_with("Flooding: which port"),
+    );
+    daemon.wait_event("the block after it", request_with("After the flood"));
+    let log = || daemon.stderr.lock().expect("lock").clone();
+    assert!(
+        log().contains("skim=true"),
+        "the flooding pane was never skimmed: {}",
+        log()
+    );
+    // Calm again: a line typed at the prompt is output after a quiet spell, and the model is
+    // rebuilt from tmux and fed again.
+    // One line at a time, each once the previous one has been run.
+    let mut n = 0;
+    wait_for(
+        "the pane to be modelled again",
+        Duration::from_secs(30),
+        || {
+            if log().contains("skim=false") {
+                return Some(());
+            }
+            let ran = n == 0
+                || server
+                    .capture("macs")
+                    .lines()
+                    .any(|l| l == format!("calm-{n}"));
+            if ran {
+                n += 1;
+                server.ok(&["send-keys", "-t", "macs", "-l", &format!("echo calm-{n}")]);
+                server.ok(&["send-keys", "-t", "macs", "Enter"]);
+            }
+            None
+        },
+    );
+    let marker = format!("calm-{}", n + 1);
+    server.ok(&["send-keys", "-t", "macs", "-l", &format!("echo {marker}")]);
+    server.ok(&["send-keys", "-t", "macs", "Enter"]);
+    // What the daemon shows of the pane is what tmux shows, from the model fed again.
+    let mut api = common::Raw::connect(state.path());
+    let shown = wait_for(
+        "the model to show the last line",
+        Duration::from_secs(10),
+        || {
+            let r = api.call(
+                "pane.snapshot",
+                serde_json::json!({ "target": "macs", "lines": 5 }),
+            );
+            let lines: Vec<String> = r["result"]["lines"]
+                .as_array()?
+                .iter()
+                .filter_map(|l| l.as_str().map(str::to_string))
+                .collect();
+            lines.iter().any(|l| l == &marker).then_some(lines)
+        },
+    );
+    let tmux_rows: Vec<String> = server
+        .capture("macs")
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(
+        tmux_rows.ends_with(&shown[shown.len().saturating_sub(3)..]),
+        "model {shown:?} vs tmux {tmux_rows:?}"
+    );
+    assert_eq!(daemon.count(request_with("Flooding: which port")), 1);
+    assert_eq!(daemon.count(request_with("After the flood")), 1);
+    assert_eq!(daemon.count(|e| e["event"] == "capped"), 0);
+    assert!(daemon.stop().success());
+}

@@ -12,6 +12,7 @@ mod claim;
 pub mod controller;
 mod effects;
 pub mod health;
+mod looks;
 mod pacing;
 mod waits;
 mod writer;
@@ -28,7 +29,7 @@ use tracing::{debug, warn};
 use crate::api::protocol::RpcError;
 use crate::api::server::{ApiMsg, Subscribers};
 use crate::config::Config;
-use crate::core::{Core, Event, PaneSeen, Settings};
+use crate::core::{Core, Event, Settings};
 use crate::detect::heuristic::Heuristics;
 use crate::detect::Profiles;
 use crate::inject::{InjectOptions, Look};
@@ -45,8 +46,9 @@ pub const STATUS_OPTION: &str = "@macs-status";
 
 /// How long an outbox file must stay unchanged before it is read (editors write in pieces).
 const OUTBOX_SETTLE: Duration = Duration::from_millis(300);
-/// Rows of scrollback scanned for blocks besides the visible screen.
-const SCAN_HISTORY: usize = 200;
+/// Rows of scrollback scanned for blocks besides the visible screen (as many as are read from
+/// tmux for a pane that is skimmed).
+const SCAN_HISTORY: usize = crate::pane::VIEW_HISTORY;
 
 /// What the daemon runs with: the loaded configuration, the tmux server, and how it prints.
 #[derive(Debug, Clone)]
@@ -537,51 +539,10 @@ impl Runner {
                 PaneChange::Lost => {
                     self.feed(Event::Lost).await;
                 }
+                PaneChange::Viewed(id) => self.look_now(id).await,
             }
         }
         membership
-    }
-
-    /// Looks at every pane that changed and that someone wants to see.
-    async fn look_dirty(&mut self) {
-        let dirty: Vec<PaneId> = self.dirty.drain().collect();
-        for id in dirty {
-            self.look_at(id).await;
-        }
-    }
-
-    async fn look_at(&mut self, id: PaneId) {
-        self.pacing.looked(id, std::time::Instant::now());
-        if !self.silences.is_empty() {
-            self.looked.insert(id, std::time::Instant::now());
-        }
-        let wants = self.core.wants_look(id);
-        let writing = self.writing.contains(&id);
-        if !wants && !writing {
-            return;
-        }
-        let busy_lines = self.cfg.busy_lines;
-        let Some(pane) = self.panes.get_mut(id) else {
-            return;
-        };
-        let (look, lines) = if wants {
-            pane.look_with_history(&self.profiles, busy_lines, SCAN_HISTORY)
-        } else {
-            (pane.look(&self.profiles, busy_lines), Vec::new())
-        };
-        if let Some(tx) = self.looks.get(&id) {
-            tx.send_replace(Some(look.clone()));
-        }
-        if wants {
-            let starts = self.starts.remove(&id).unwrap_or(0);
-            self.feed(Event::Seen(PaneSeen {
-                pane: id,
-                look,
-                lines,
-                starts,
-            }))
-            .await;
-        }
     }
 
     /// Hands an event to the core and carries out what it says.

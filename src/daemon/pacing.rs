@@ -11,13 +11,14 @@
 //!   look than the pane's output rate allows: `gap² ≥ bytes × COST`, so a pane printing a few
 //!   KB/s (an agent streaming its answer) is looked at every few tens of milliseconds, one
 //!   printing 100 KB/s about twice a second;
-//! - and at least every [`MAX_INTERVAL`] while it prints.
+//! - and at least every [`MAX_INTERVAL`] while it prints ([`FLOODING_INTERVAL`] while it
+//!   floods: see [`floods`]).
 //!
 //! What must not wait goes around this: a block's end marker in the output (the runner looks
 //! right after it), a pane being typed into or that something waits to type into (a queued
 //! message goes in the moment the pane is idle), and anything the core asks to see.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::tmux::PaneId;
@@ -26,6 +27,10 @@ use crate::tmux::PaneId;
 pub const QUIET: Duration = Duration::from_millis(30);
 /// The longest a printing pane goes without a look.
 pub const MAX_INTERVAL: Duration = Duration::from_millis(500);
+/// The longest a pane that floods goes without a look while it prints. Such a pane is busy
+/// by any measure, a look at it reads tmux's rows (a capture, work for tmux), and the look
+/// that matters comes [`QUIET`] after it stops.
+pub const FLOODING_INTERVAL: Duration = Duration::from_secs(2);
 /// Seconds² of gap per byte of output since the last look (see the module's documentation):
 /// 100 KB/s gives 0.5 s, 10 KB/s 50 ms, 1 KB/s 5 ms.
 const COST: f64 = 5e-6;
@@ -35,19 +40,68 @@ pub struct Pacing {
     last_look: HashMap<PaneId, Instant>,
     /// Panes with output not looked at yet: when it came last, and how many bytes.
     pending: HashMap<PaneId, (Instant, u64)>,
+    /// What each pane printed lately, to tell its rate.
+    rates: HashMap<PaneId, Rate>,
+    /// Panes that flood (see [`Pacing::set_flooding`]).
+    flooding: HashSet<PaneId>,
 }
+
+/// Bytes printed in the current second and the one before (seconds counted from the first
+/// output).
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    start: Instant,
+    this: u64,
+    before: u64,
+}
+
+impl Rate {
+    fn roll(&mut self, now: Instant) {
+        let age = now.saturating_duration_since(self.start);
+        if age >= 2 * RATE_WINDOW {
+            self.before = 0;
+            self.this = 0;
+            self.start = now;
+        } else if age >= RATE_WINDOW {
+            self.before = self.this;
+            self.this = 0;
+            self.start += RATE_WINDOW;
+        }
+    }
+
+    /// Bytes a second over the last [`RATE_WINDOW`] (the window before weighed by how much of
+    /// it is still inside).
+    fn per_second(mut self, now: Instant) -> f64 {
+        self.roll(now);
+        let into =
+            now.saturating_duration_since(self.start).as_secs_f64() / RATE_WINDOW.as_secs_f64();
+        (self.this as f64 + self.before as f64 * (1.0 - into)) / RATE_WINDOW.as_secs_f64()
+    }
+}
+
+/// The stretch of time a pane's output rate is measured over.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 impl Pacing {
     /// The pane printed `bytes` at `now`: whether to look at it now (otherwise it is due
     /// later, see [`Pacing::next_due`]).
     pub fn output(&mut self, id: PaneId, now: Instant, bytes: u64) -> bool {
+        let rate = self.rates.entry(id).or_insert(Rate {
+            start: now,
+            this: 0,
+            before: 0,
+        });
+        rate.roll(now);
+        rate.this += bytes;
         let since = self
             .last_look
             .get(&id)
             .map(|t| now.saturating_duration_since(*t));
         let now_ok = match since {
             None => true,
-            Some(s) => s >= MAX_INTERVAL || (s >= QUIET && !self.pending.contains_key(&id)),
+            Some(s) => {
+                s >= self.max_interval(id) || (s >= QUIET && !self.pending.contains_key(&id))
+            }
         };
         if !now_ok {
             let e = self.pending.entry(id).or_insert((now, 0));
@@ -63,19 +117,42 @@ impl Pacing {
         self.pending.remove(&id);
     }
 
+    /// Whether the pane floods (its looks wait up to [`FLOODING_INTERVAL`]).
+    pub fn set_flooding(&mut self, id: PaneId, flooding: bool) {
+        if flooding {
+            self.flooding.insert(id);
+        } else {
+            self.flooding.remove(&id);
+        }
+    }
+
+    fn max_interval(&self, id: PaneId) -> Duration {
+        if self.flooding.contains(&id) {
+            FLOODING_INTERVAL
+        } else {
+            MAX_INTERVAL
+        }
+    }
+
+    /// Bytes a second the pane printed over about the last second.
+    pub fn rate(&self, id: PaneId, now: Instant) -> f64 {
+        self.rates.get(&id).map_or(0.0, |r| r.per_second(now))
+    }
+
     pub fn forget(&mut self, id: PaneId) {
         self.last_look.remove(&id);
         self.pending.remove(&id);
+        self.rates.remove(&id);
+        self.flooding.remove(&id);
     }
 
     fn due_at(&self, id: PaneId, last_output: Instant, bytes: u64) -> Instant {
         let Some(look) = self.last_look.get(&id) else {
             return last_output;
         };
-        let gap = Duration::from_secs_f64((bytes as f64 * COST).sqrt()).min(MAX_INTERVAL);
-        (last_output + QUIET)
-            .max(*look + gap)
-            .min(*look + MAX_INTERVAL)
+        let max = self.max_interval(id);
+        let gap = Duration::from_secs_f64((bytes as f64 * COST).sqrt()).min(max);
+        (last_output + QUIET).max(*look + gap).min(*look + max)
     }
 
     /// The earliest moment a pane with output not looked at is due.
@@ -98,6 +175,22 @@ impl Pacing {
             .filter(|(id, (out, bytes))| self.due_at(**id, *out, *bytes) <= now)
             .map(|(id, _)| *id)
             .collect()
+    }
+}
+
+/// The output rate (bytes a second, over about the last second) from which a pane's output is
+/// skimmed rather than modelled byte by byte (see `pane::skim`); it is modelled again once the
+/// rate falls under half of this. Agents streaming an answer print a few KB/s.
+pub const FLOOD_RATE: f64 = 32_000.0;
+
+/// Whether a pane printing at `rate` is skimmed from now on, given whether it was. A pane
+/// being typed into, or that something waits to type into, is never skimmed (the caller's
+/// part).
+pub fn floods(was: bool, rate: f64) -> bool {
+    if was {
+        rate >= FLOOD_RATE / 2.0
+    } else {
+        rate >= FLOOD_RATE
     }
 }
 
@@ -141,6 +234,37 @@ mod tests {
         assert_eq!(p.due(last + QUIET), vec![P]);
         p.looked(P, last + QUIET);
         assert_eq!(p.next_due(), None);
+    }
+
+    #[test]
+    fn a_pane_floods_from_its_rate_over_the_last_second_with_some_hysteresis() {
+        let t0 = Instant::now();
+        let mut p = Pacing::default();
+        let mut t = t0;
+        let mut skim = false;
+        let mut changes = Vec::new();
+        // 100 KB/s for 3 s, then 20 KB/s for 3 s, then 2 KB/s for 3 s; chunks 20 ms apart.
+        for (per_chunk, chunks) in [(2_000, 150), (400, 150), (40, 150)] {
+            for _ in 0..chunks {
+                t += ms(20);
+                p.output(P, t, per_chunk);
+                let now = floods(skim, p.rate(P, t));
+                if now != skim {
+                    changes.push((now, (t - t0).as_millis()));
+                    skim = now;
+                }
+            }
+        }
+        // On within the first second, on through 20 KB/s, off once 2 KB/s has lasted a while.
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(changes[0].0 && changes[0].1 <= 1_000, "{changes:?}");
+        assert!(
+            !changes[1].0 && (6_000..=7_000).contains(&changes[1].1),
+            "{changes:?}"
+        );
+        // Silence brings the rate to nothing.
+        assert_eq!(p.rate(P, t + Duration::from_secs(2)), 0.0);
+        assert_eq!(p.rate(PaneId(9), t), 0.0);
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct Clamp {
     osc_overflow: bool,
     /// The last title set since [`Clamp::take_title`].
     title: Option<String>,
+    /// The start of a character cut at the end of a skimmed chunk (at most 3 bytes).
+    cut_char: Vec<u8>,
 }
 
 impl Default for Clamp {
@@ -64,6 +66,7 @@ impl Clamp {
             osc: String::new(),
             osc_overflow: false,
             title: None,
+            cut_char: Vec::new(),
         }
     }
 
@@ -175,6 +178,48 @@ impl Clamp {
         }
     }
 
+    /// Notes the titles set in output that the screen model does not see (a pane whose output
+    /// is skimmed, see `Pane::skip`): only OSC strings are parsed, found by their `ESC ]`;
+    /// everything between them is passed over. A string cut between chunks is finished by the
+    /// next one. The model is rebuilt from a capture before it sees output again, which resets
+    /// this filter.
+    pub fn skim_titles(&mut self, data: &[u8]) {
+        let mut sink = String::new();
+        let joined;
+        let mut rest = if self.cut_char.is_empty() {
+            data
+        } else {
+            joined = [std::mem::take(&mut self.cut_char).as_slice(), data].concat();
+            &joined
+        };
+        while !rest.is_empty() {
+            if matches!(self.state, State::Escape | State::Osc) {
+                let Some((c, len)) = first_char(rest) else {
+                    // A character cut at the end of the chunk: finished by the next one.
+                    self.cut_char = rest.to_vec();
+                    break;
+                };
+                self.push(c, 1, 1, &mut sink);
+                sink.clear();
+                rest = &rest[len..];
+                continue;
+            }
+            self.state = State::Ground;
+            match memchr::memmem::find(rest, b"\x1b]") {
+                Some(at) => {
+                    self.state = State::Escape;
+                    rest = &rest[at + 1..];
+                }
+                None => {
+                    if rest.last() == Some(&0x1b) {
+                        self.state = State::Escape;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
     fn ground(&mut self, c: char, out: &mut String) {
         match c {
             '\x1b' => self.state = State::Escape,
@@ -265,6 +310,23 @@ fn push_number(out: &mut String, n: u64) {
     let _ = write!(out, "{n}");
 }
 
+/// The first character of `bytes` (not empty) and its length: an invalid byte is U+FFFD, one
+/// byte long; `None` when the bytes are the start of a character cut short.
+fn first_char(bytes: &[u8]) -> Option<(char, usize)> {
+    let len = match bytes[0] {
+        b if b < 0x80 => return Some((char::from(b), 1)),
+        b if b >= 0xf0 => 4,
+        b if b >= 0xe0 => 3,
+        _ => 2,
+    };
+    let take = len.min(bytes.len());
+    match std::str::from_utf8(&bytes[..take]) {
+        Ok(s) => Some((s.chars().next().unwrap_or('\u{fffd}'), take)),
+        Err(e) if e.error_len().is_none() && take < len => None,
+        Err(_) => Some(('\u{fffd}', 1)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +367,34 @@ mod tests {
         assert_eq!(c.take_title(), None);
         run(&mut c, "\x1b]2;a\x08b\x07", 24, 80);
         assert_eq!(c.take_title().as_deref(), Some("ab"));
+    }
+
+    #[test]
+    fn titles_are_read_from_skimmed_output_however_it_is_cut() {
+        let input =
+            "\x1b[1mwork\x1b]0;\u{2827} Working\x07 more \x1b[0m\x1b]2;ready \u{2714}\x1b\\tail"
+                .as_bytes();
+        for cut in 0..input.len() {
+            let mut c = Clamp::new();
+            c.skim_titles(&input[..cut]);
+            c.skim_titles(&input[cut..]);
+            assert_eq!(
+                c.take_title().as_deref(),
+                Some("ready \u{2714}"),
+                "cut at {cut}"
+            );
+        }
+        // Byte by byte, the first title alone.
+        let mut c = Clamp::new();
+        for b in &input[..input.len() / 2] {
+            c.skim_titles(&[*b]);
+        }
+        assert_eq!(c.take_title().as_deref(), Some("\u{2827} Working"));
+        // Other escapes set nothing, and a string too long sets none.
+        let mut c = Clamp::new();
+        c.skim_titles(b"\x1b[2J\x1b]7;file://x\x07\x1b]52;c;aGk=\x07");
+        c.skim_titles(format!("\x1b]2;{}\x07", "x".repeat(MAX_TITLE + 1)).as_bytes());
+        assert_eq!(c.take_title(), None);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 pub mod clamp;
 mod resolve;
 pub mod screen;
+mod skim;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ use crate::tmux::PaneId;
 
 pub use resolve::{describe_infos, resolve_in};
 pub use screen::{ModelFault, Screen};
+pub use skim::VIEW_HISTORY;
 
 /// Lines of scrollback kept in each screen model.
 pub const MODEL_SCROLLBACK: usize = 1000;
@@ -138,6 +140,12 @@ pub struct Pane {
     /// The title the pane's output set since tmux last told us its title (tmux checks titles
     /// for control clients once a second; the output says it at once).
     live_title: Option<String>,
+    /// Output floods: it is not fed to the model (see `skim.rs`).
+    skim: bool,
+    /// Output was not fed to the model: it is behind tmux until a capture replaces it.
+    stale: bool,
+    /// tmux's rows of the pane, read while the model is behind.
+    view: Option<skim::View>,
 }
 
 impl Pane {
@@ -150,6 +158,9 @@ impl Pane {
             output_bytes: 0,
             faults: 0,
             live_title: None,
+            skim: false,
+            stale: false,
+            view: None,
         }
     }
 
@@ -163,16 +174,25 @@ impl Pane {
     }
 
     /// The visible rows, top to bottom, as plain text (trailing blanks trimmed, as
-    /// `capture-pane -p` gives them).
+    /// `capture-pane -p` gives them). While the model is behind, tmux's rows as last read.
     pub fn lines(&self) -> Vec<String> {
-        self.screen.rows()
+        match self.behind_view() {
+            Some(rows) => rows[rows.len().saturating_sub(usize::from(self.info.height))..].to_vec(),
+            None => self.screen.rows(),
+        }
     }
 
     /// Up to `history` rows of scrollback (oldest first) followed by the visible rows.
     /// Programs on the alternate screen have no scrollback: what scrolled off is gone from
     /// tmux too.
     pub fn lines_with_history(&mut self, history: usize) -> Vec<String> {
-        self.screen.lines_with_history(history)
+        match self.behind_view() {
+            Some(rows) => {
+                let keep = history.saturating_add(usize::from(self.info.height));
+                rows[rows.len().saturating_sub(keep)..].to_vec()
+            }
+            None => self.screen.lines_with_history(history),
+        }
     }
 
     /// The row the cursor is on, as plain text.
@@ -304,7 +324,8 @@ impl Pane {
         busy_lines: usize,
         history: usize,
     ) -> (Look, Vec<String>) {
-        let all = self.screen.lines_with_history(history);
+        let all = self.lines_with_history(history);
+        self.view_read();
         let rows = usize::from(self.screen.size().0);
         let visible = all[all.len().saturating_sub(rows)..].to_vec();
         (self.look_at_rows(profiles, busy_lines, visible), all)
@@ -330,6 +351,9 @@ pub enum PaneChange {
     Removed(PaneId),
     Output(PaneId),
     Info(PaneId),
+    /// tmux's rows of a pane whose model is behind were read (asked by
+    /// [`Panes::request_view`]): the pane can be looked at.
+    Viewed(PaneId),
     /// The whole view was rebuilt (after attach or re-attach).
     Resynced,
     /// The connection is gone; the registry is empty until re-attached.
@@ -354,6 +378,9 @@ pub enum FindError {
 struct Seed {
     pane: PaneId,
     lines: Vec<String>,
+    /// A whole capture (history, cursor and screen read with it; see `skim.rs`), or only
+    /// the visible rows, with the cursor from the last listing.
+    whole: Option<skim::Whole>,
 }
 
 /// The registry of the attached session's panes.
@@ -362,6 +389,8 @@ pub struct Panes {
     panes: BTreeMap<PaneId, Pane>,
     /// Captures waiting for their place in the stream, by reply sequence number.
     seeds: HashMap<u64, Seed>,
+    /// Reads of tmux's rows for panes whose model is behind, by reply sequence number.
+    views: HashMap<u64, (PaneId, crate::tmux::client::Later)>,
 }
 
 impl Panes {
@@ -371,6 +400,7 @@ impl Panes {
             client,
             panes: BTreeMap::new(),
             seeds: HashMap::new(),
+            views: HashMap::new(),
         }
     }
 
@@ -404,6 +434,7 @@ impl Panes {
         }
         self.panes.clear();
         self.seeds.clear();
+        self.views.clear();
         self.refresh().await
     }
 
@@ -450,6 +481,9 @@ impl Panes {
 
     /// Asks for a capture of the pane, applied when its reply's place in the stream comes.
     async fn capture(&mut self, id: PaneId) -> Result<(), ClientError> {
+        if self.panes.get(&id).is_some_and(|p| p.stale) {
+            return self.capture_whole(id).await;
+        }
         let opts = CaptureOpts {
             escapes: true,
             ..CaptureOpts::default()
@@ -465,6 +499,7 @@ impl Panes {
                     Seed {
                         pane: id,
                         lines: answer.lines,
+                        whole: None,
                     },
                 );
                 Ok(())
@@ -490,17 +525,26 @@ impl Panes {
             ClientEvent::Detached { .. } | ClientEvent::Closed => {
                 self.panes.clear();
                 self.seeds.clear();
+                self.views.clear();
                 changes.push(PaneChange::Lost);
             }
             ClientEvent::Replied { seq } => {
                 if let Some(seed) = self.seeds.remove(&seq) {
                     if let Some(pane) = self.panes.get_mut(&seed.pane) {
-                        let cursor = (pane.info.cursor_x, pane.info.cursor_y);
                         // A capture that breaks the model is not asked for again (no loop):
                         // the pane stays empty until its next output or resize.
-                        let _ = pane.seed(&seed.lines, cursor);
+                        let _ = match seed.whole {
+                            Some(whole) => pane.replace(&seed.lines, whole),
+                            None => {
+                                let cursor = (pane.info.cursor_x, pane.info.cursor_y);
+                                pane.seed(&seed.lines, cursor)
+                            }
+                        };
                         changes.push(PaneChange::Output(seed.pane));
                     }
+                }
+                if let Some(id) = self.viewed(seq) {
+                    changes.push(PaneChange::Viewed(id));
                 }
             }
             ClientEvent::Tmux(ev) => self.handle_tmux(ev, &mut changes).await?,
@@ -516,6 +560,11 @@ impl Panes {
         match ev {
             Event::Output { pane, data } | Event::ExtendedOutput { pane, data, .. } => {
                 let fault = match self.panes.get_mut(&pane) {
+                    Some(p) if p.skim || p.stale => {
+                        changes.push(PaneChange::Output(pane));
+                        p.skip(&data);
+                        false
+                    }
                     Some(p) => {
                         changes.push(PaneChange::Output(pane));
                         p.feed(&data).is_err()

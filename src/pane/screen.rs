@@ -158,6 +158,28 @@ impl Screen {
         })
     }
 
+    /// Replaces the whole model, history included, by a capture (`capture-pane -p -e -S -N`
+    /// lines: rows of history, then the visible rows) with the cursor at `cursor` (`(x, y)`),
+    /// on the alternate screen when `alternate` (which has no history).
+    pub fn replace(
+        &mut self,
+        lines: &[String],
+        cursor: (u16, u16),
+        alternate: bool,
+    ) -> Result<(), ModelFault> {
+        self.guard("seeding", |s| {
+            let (history, visible) =
+                lines.split_at(lines.len().saturating_sub(usize::from(s.rows)));
+            s.rebuild(s.rows, s.cols, history, visible, alternate, cursor);
+        })
+    }
+
+    /// Notes the titles set in output the model does not see (it is rebuilt by
+    /// [`Screen::replace`] before it is fed again).
+    pub fn skim_titles(&mut self, data: &[u8]) {
+        self.clamp.skim_titles(data);
+    }
+
     /// The visible rows, top to bottom, as plain text without trailing blanks (as
     /// `capture-pane -p` gives them).
     pub fn rows(&self) -> Vec<String> {

@@ -287,6 +287,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     // earliest deadline there is, if any.
     let missed = r.watcher.as_ref().map(|w| w.missed());
     let mut failed = None;
+    let mut gather = waits::Gather::default();
     loop {
         // Panes the core asked to see (`Effect::Look`) after any event, the first view
         // included, are looked at before waiting again; so is output not looked at yet of a
@@ -300,11 +301,17 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         if !r.dirty.is_empty() {
             r.look_dirty().await;
         }
+        if gather.streaming() && r.writing.is_empty() {
+            // Output streams in: let it gather rather than wake for every piece (not while
+            // typing into a pane: each step of that waits for the screen to show the last).
+            tokio::time::sleep(waits::GATHER).await;
+        }
         let wake = r.next_wake();
         tokio::select! {
             _ = cancel.cancelled() => break,
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
+                gather.woke(std::time::Instant::now());
                 let closed = matches!(ev, ClientEvent::Closed);
                 let mut membership = r.client_event(ev).await;
                 // Apply whatever else is already waiting, then look at the panes once.

@@ -301,15 +301,20 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         if !r.dirty.is_empty() {
             r.look_dirty().await;
         }
-        if gather.streaming() && r.writing.is_empty() {
-            // Output streams in: let it gather rather than wake for every piece (not while
-            // typing into a pane: each step of that waits for the screen to show the last).
-            tokio::time::sleep(waits::GATHER).await;
-        }
+        // While output streams in, tmux's events gather before they are taken (not while
+        // typing into a pane: each step of that waits for the screen to show the last).
+        let hold = if r.writing.is_empty() {
+            gather.hold(std::time::Instant::now())
+        } else {
+            None
+        };
         let wake = r.next_wake();
         tokio::select! {
             _ = cancel.cancelled() => break,
-            ev = events.recv() => {
+            _ = sleep_until(hold.map(tokio::time::Instant::from_std)) => {
+                gather.release();
+            }
+            ev = events.recv(), if hold.is_none() => {
                 let Some(ev) = ev else { break };
                 gather.woke(std::time::Instant::now());
                 let closed = matches!(ev, ClientEvent::Closed);

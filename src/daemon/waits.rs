@@ -18,14 +18,19 @@ pub(super) const GATHER: Duration = Duration::from_millis(1);
 /// pieces of a few hundred bytes, and the reader hands each piece on at once: with many panes
 /// printing, waking the runner for every piece costs more than what it does with it (about
 /// 10,000 wake-ups a second with 50 panes at 100 KB/s). Once [`STREAMING`] wake-ups in a row
-/// came closer than [`CLOSE`] to each other, the runner waits [`GATHER`] before taking the
-/// next events, all at once. The reader goes on reading meanwhile (tmux is never held up);
-/// a few events together (a command and its output) and output after a quiet spell are taken
-/// at once.
+/// came closer than [`CLOSE`] to each other, the runner holds tmux's events back for
+/// [`GATHER`] and then takes all that came meanwhile at once. Only tmux's events wait: API
+/// calls and writers' reports are taken as they come, and the reader goes on reading (tmux is
+/// never held up). A few events together (a command and its output) and output after a quiet
+/// spell are taken at once.
 #[derive(Debug, Default)]
 pub(super) struct Gather {
     last: Option<Instant>,
     run: u32,
+    /// Events are held back until then.
+    until: Option<Instant>,
+    /// The hold is over: the next events are taken at once.
+    released: bool,
 }
 
 impl Gather {
@@ -36,11 +41,26 @@ impl Gather {
             .is_some_and(|t| now.saturating_duration_since(t) < CLOSE);
         self.run = if close { self.run.saturating_add(1) } else { 0 };
         self.last = Some(now);
+        self.released = false;
     }
 
-    /// Whether the runner lets events gather before it waits for the next ones.
-    pub(super) fn streaming(&self) -> bool {
-        self.run >= STREAMING
+    /// Until when tmux's events are held back, if they are: only right after a wake-up for
+    /// events in a stream.
+    pub(super) fn hold(&mut self, now: Instant) -> Option<Instant> {
+        let streaming = self.run >= STREAMING
+            && self
+                .last
+                .is_some_and(|t| now.saturating_duration_since(t) < CLOSE);
+        if self.released || (!streaming && self.until.is_none()) {
+            return None;
+        }
+        Some(*self.until.get_or_insert(now + GATHER))
+    }
+
+    /// The hold is over.
+    pub(super) fn release(&mut self) {
+        self.until = None;
+        self.released = true;
     }
 }
 
@@ -75,7 +95,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_stream_of_events_gathers_and_a_quiet_spell_ends_it() {
+    fn a_stream_of_events_is_held_back_once_per_wake_up_and_a_quiet_spell_ends_it() {
         let t0 = Instant::now();
         let mut g = Gather::default();
         let mut t = t0;
@@ -84,18 +104,25 @@ mod tests {
         for _ in 0..3 {
             t += Duration::from_micros(300);
             g.woke(t);
-            assert!(!g.streaming());
+            assert_eq!(g.hold(t), None);
         }
-        // Output that keeps coming gathers.
+        // Output that keeps coming is held back, until the same moment however often asked.
         for _ in 0..STREAMING {
             t += Duration::from_micros(1_500);
             g.woke(t);
         }
-        assert!(g.streaming());
+        assert_eq!(g.hold(t), Some(t + GATHER));
+        let later = t + Duration::from_micros(500);
+        assert_eq!(g.hold(later), Some(t + GATHER));
+        // Then what came is taken at once, and the next wake-up may hold again.
+        g.release();
+        assert_eq!(g.hold(t + GATHER), None);
+        t += Duration::from_micros(1_200);
+        g.woke(t);
+        assert_eq!(g.hold(t), Some(t + GATHER));
+        g.release();
+        // Once tmux is quiet, nothing waits; events after a quiet spell are taken at once.
         g.woke(t + Duration::from_millis(40));
-        assert!(
-            !g.streaming(),
-            "events after a quiet spell are taken at once"
-        );
+        assert_eq!(g.hold(t + Duration::from_millis(40)), None);
     }
 }

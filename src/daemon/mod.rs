@@ -301,9 +301,10 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         if !r.dirty.is_empty() {
             r.look_dirty().await;
         }
-        // While output streams in, tmux's events gather before they are taken (not while
-        // typing into a pane: each step of that waits for the screen to show the last).
-        let hold = if r.writing.is_empty() {
+        // While a pane floods and output streams in, tmux's events gather before they are
+        // taken (not while typing into a pane: each step of that waits for the screen to show
+        // the last).
+        let hold = if r.writing.is_empty() && r.pacing.any_flooding() {
             gather.hold(std::time::Instant::now())
         } else {
             None

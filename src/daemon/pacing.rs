@@ -126,6 +126,11 @@ impl Pacing {
         }
     }
 
+    /// Whether any pane floods.
+    pub fn any_flooding(&self) -> bool {
+        !self.flooding.is_empty()
+    }
+
     fn max_interval(&self, id: PaneId) -> Duration {
         if self.flooding.contains(&id) {
             FLOODING_INTERVAL

@@ -17,12 +17,12 @@ pub(super) const GATHER: Duration = Duration::from_millis(1);
 /// When the runner takes tmux's events. tmux writes each pane's output as it reads it, in
 /// pieces of a few hundred bytes, and the reader hands each piece on at once: with many panes
 /// printing, waking the runner for every piece costs more than what it does with it (about
-/// 10,000 wake-ups a second with 50 panes at 100 KB/s). Once [`STREAMING`] wake-ups in a row
-/// came closer than [`CLOSE`] to each other, the runner holds tmux's events back for
-/// [`GATHER`] and then takes all that came meanwhile at once. Only tmux's events wait: API
-/// calls and writers' reports are taken as they come, and the reader goes on reading (tmux is
-/// never held up). A few events together (a command and its output) and output after a quiet
-/// spell are taken at once.
+/// 10,000 wake-ups a second with 50 panes at 100 KB/s). While a pane floods (see `pacing`),
+/// once [`STREAMING`] wake-ups in a row came closer than [`CLOSE`] to each other, the runner
+/// holds tmux's events back for [`GATHER`] and then takes all that came meanwhile at once.
+/// Only tmux's events wait: API calls and writers' reports are taken as they come, and the
+/// reader goes on reading (tmux is never held up). A few events together (a command and its
+/// output) and output after a quiet spell are taken at once.
 #[derive(Debug, Default)]
 pub(super) struct Gather {
     last: Option<Instant>,

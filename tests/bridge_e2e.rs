@@ -537,6 +537,35 @@ printf '<<CONTROLLER_REQUEST>>\\nAfter the flood: which host?\\n<<CONTROLLER_REQ
         "the flooding pane was never skimmed: {}",
         log()
     );
+    // A pane nobody watches floods too and stays quiet after: what the API shows of it is
+    // tmux's screen at the end, not the model left behind mid-flood.
+    let other = server.new_window(
+        "macs",
+        "seq -f 'side flood %06g of output' 1 200000; echo side-flood-done; exec sleep 600",
+    );
+    wait_for("the side flood to end", Duration::from_secs(30), || {
+        server
+            .capture(&other)
+            .contains("side-flood-done")
+            .then_some(())
+    });
+    let skimmed = format!("pane={other} skim=true");
+    wait_for(
+        "the side pane to be skimmed",
+        Duration::from_secs(10),
+        || log().contains(&skimmed).then_some(()),
+    );
+    let mut api = common::Raw::connect(state.path());
+    let r = api.call(
+        "pane.snapshot",
+        serde_json::json!({ "target": other, "lines": 3 }),
+    );
+    let last = r["result"]["lines"]
+        .as_array()
+        .and_then(|l| l.last())
+        .and_then(|l| l.as_str())
+        .map(str::to_string);
+    assert_eq!(last.as_deref(), Some("side-flood-done"), "{r}");
     // Calm again: a line typed at the prompt is output after a quiet spell, and the model is
     // rebuilt from tmux and fed again.
     // One line at a time, each once the previous one has been run.
@@ -565,7 +594,6 @@ printf '<<CONTROLLER_REQUEST>>\\nAfter the flood: which host?\\n<<CONTROLLER_REQ
     server.ok(&["send-keys", "-t", "macs", "-l", &format!("echo {marker}")]);
     server.ok(&["send-keys", "-t", "macs", "Enter"]);
     // What the daemon shows of the pane is what tmux shows, from the model fed again.
-    let mut api = common::Raw::connect(state.path());
     let shown = wait_for(
         "the model to show the last line",
         Duration::from_secs(10),

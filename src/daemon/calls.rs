@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 
-use crate::api::protocol::{self as p, method, RpcError};
 use tokio::sync::mpsc;
+use tracing::debug;
 
+use crate::api::protocol::{self as p, method, RpcError};
 use crate::api::server::{ApiMsg, Call};
 use crate::core::{Event, Request};
 use crate::store::StoreError;
@@ -188,8 +189,9 @@ impl Runner {
         None
     }
 
-    /// `pane.status` and `pane.snapshot`, answered from the screen models.
-    async fn pane_call(&self, call: &Call) -> Result<serde_json::Value, RpcError> {
+    /// `pane.status` and `pane.snapshot`, answered from the screen models (or tmux's rows, for
+    /// a pane whose output is skimmed).
+    async fn pane_call(&mut self, call: &Call) -> Result<serde_json::Value, RpcError> {
         let target = call
             .params
             .get("target")
@@ -201,6 +203,9 @@ impl Runner {
             .find(&target)
             .await
             .map_err(|e| RpcError::not_found(e.to_string()))?;
+        if let Err(e) = self.panes.catch_up(id).await {
+            debug!(pane = %id, error = %e, "cannot read the pane's rows");
+        }
         let pane = self
             .panes
             .get(id)

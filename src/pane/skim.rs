@@ -115,13 +115,9 @@ impl Panes {
         if self.views.values().any(|(p, _)| *p == id) {
             return;
         }
-        let opts = CaptureOpts {
-            start: Some(-(VIEW_HISTORY as i64)),
-            ..CaptureOpts::default()
-        };
         match self
             .client
-            .submit(&[Command::capture_pane(&Target::Pane(id), &opts)])
+            .submit(&[Command::capture_pane(&Target::Pane(id), &view_opts())])
         {
             Ok(mut laters) => {
                 if let Some(later) = laters.pop() {
@@ -130,6 +126,27 @@ impl Panes {
             }
             Err(e) => debug!(pane = %id, error = %e, "cannot read the pane's rows"),
         }
+    }
+
+    /// Reads tmux's rows of a pane whose model is behind, for a caller that wants the pane as
+    /// it is now (the API's `pane.status` and `pane.snapshot`); a pane whose model is in step
+    /// needs nothing.
+    pub async fn catch_up(&mut self, id: PaneId) -> Result<(), ClientError> {
+        if !self.panes.get(&id).is_some_and(|p| p.stale) {
+            return Ok(());
+        }
+        let rows = self
+            .client
+            .run(&Command::capture_pane(&Target::Pane(id), &view_opts()))
+            .await?;
+        if let Some(pane) = self.panes.get_mut(&id).filter(|p| p.stale) {
+            // Not a look's: the next look still reads tmux's rows of its own moment.
+            pane.view = Some(View {
+                rows,
+                unread: false,
+            });
+        }
+        Ok(())
     }
 
     /// The rows read by the command with this sequence number, stored in their pane.
@@ -187,6 +204,14 @@ impl Panes {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A pane's rows and [`VIEW_HISTORY`] rows of its history, as text.
+fn view_opts() -> CaptureOpts {
+    CaptureOpts {
+        start: Some(-(VIEW_HISTORY as i64)),
+        ..CaptureOpts::default()
     }
 }
 

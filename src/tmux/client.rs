@@ -137,7 +137,7 @@ impl Later {
     /// lost: it never will).
     pub fn take(&mut self) -> Option<Result<Vec<String>, ClientError>> {
         let reply = self.rx.try_recv().ok()?;
-        Some(answer(&self.command, reply).map(|a| a.lines))
+        Some(answer(self.seq, &self.command, reply).map(|a| a.lines))
     }
 
     async fn wait(self, after: Duration) -> Result<Answer, ClientError> {
@@ -151,17 +151,14 @@ impl Later {
             Ok(Err(_)) => return Err(ClientError::Detached),
             Ok(Ok(reply)) => reply,
         };
-        answer(&self.command, reply).map(|mut a| {
-            a.seq = self.seq;
-            a
-        })
+        answer(self.seq, &self.command, reply)
     }
 }
 
-fn answer(command: &str, reply: Reply) -> Result<Answer, ClientError> {
+fn answer(seq: u64, command: &str, reply: Reply) -> Result<Answer, ClientError> {
     if reply.ok {
         Ok(Answer {
-            seq: 0,
+            seq,
             lines: reply.lines,
         })
     } else {
